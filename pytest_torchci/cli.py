@@ -1,0 +1,96 @@
+"""``python -m pytest_torchci``: plan jobs without pytest.
+
+``plan --jobs JOBS.jsonl [--root DIR]`` reads one job a line and writes one plan a line
+(schema 1, see the README) to stdout, all in one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from .model import Job
+from .planner import plan_job
+from .suite_data import SuiteDataError, load_suites
+
+__all__ = ["JobInputError", "job_from_json", "main", "plan_main", "read_jobs"]
+
+
+class JobInputError(ValueError):
+    """A job line that cannot be used; the message names the line."""
+
+
+def job_from_json(raw: object, where: str = "job") -> Job:
+    """Build a :class:`Job` from one JSON object of a jobs file."""
+    if not isinstance(raw, dict):
+        raise JobInputError(f"{where}: a job must be a JSON object")
+    for key in ("build_environment", "test_config"):
+        if not isinstance(raw.get(key), str):
+            raise JobInputError(f"{where}: {key} must be a string")
+    env = raw.get("env") or {}
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise JobInputError(f"{where}: env must be an object of strings")
+    shard = str(raw.get("shard", "1") or "1")
+    num = str(raw.get("num_shards", "1") or "1")
+    for name, value in (("shard", shard), ("num_shards", num)):
+        if not value.isdigit():
+            raise JobInputError(f"{where}: {name} must be a whole number, not {value!r}")
+    return Job(raw["build_environment"], raw["test_config"], shard, num, env, raw)
+
+
+def read_jobs(stream: TextIO, name: str) -> Iterator[Job]:
+    for lineno, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise JobInputError(f"{name}, line {lineno}: not JSON: {exc.msg}") from None
+        yield job_from_json(raw, f"{name}, line {lineno}")
+
+
+def _plan(args: argparse.Namespace) -> int:
+    root = Path(args.root).resolve()
+    if not root.is_dir():
+        print(f"error: --root {args.root}: no such folder", file=sys.stderr)
+        return 2
+    try:
+        data = load_suites(Path(args.suites) if args.suites else None)
+        stream: TextIO
+        with open(args.jobs, encoding="utf-8") if args.jobs != "-" else sys.stdin as stream:
+            out = sys.stdout
+            for job in read_jobs(stream, args.jobs):
+                plan = plan_job(data, job, root).plan
+                out.write(json.dumps(plan.as_json()) + "\n")
+    except (SuiteDataError, JobInputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {args.jobs}: {exc.strerror}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pytest_torchci", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    plan = sub.add_parser("plan", help="plan CI jobs: what test.sh would run for each")
+    plan.add_argument("--jobs", required=True, help="JSON lines of jobs ('-' for stdin)")
+    plan.add_argument("--root", default=".", help="the PyTorch checkout (default: .)")
+    plan.add_argument("--suites", help="a suites folder instead of the installed one")
+    plan.set_defaults(func=_plan)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: Any = args.func(args)
+    return int(result)
+
+
+def plan_main() -> int:
+    return main(["plan", *sys.argv[1:]])

@@ -1,0 +1,549 @@
+"""The engine: walks a suite's steps the way bash walks the function they port.
+
+One engine serves planning and running. It hands each command line to an executor: the
+planner's executor records the command and reports success; the item's executor runs it
+and reports its real exit status and output. Either way the engine keeps test.sh's state
+as bash would: exported and unexported variables (exports outlive the function that made
+them), ``local`` variables, the current folder, ``set -e``.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import os
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ._bash import glob_match, split_words
+from .conditions import ConditionError
+from .model import Command, Job
+from .natives import NATIVES, NativeContext, NativeError, call_native
+from .suite_data import Step, Suite, SuiteData
+
+__all__ = [
+    "CommandResult",
+    "Engine",
+    "Executor",
+    "NotPorted",
+    "ScriptExit",
+    "State",
+    "SuiteFailure",
+]
+
+Value = str | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What became of one command: its exit status (negative: killed by that signal)."""
+
+    returncode: int
+    output: str = ""
+    timed_out: bool = False
+
+
+class Executor(Protocol):
+    """Runs (or records) one command."""
+
+    def __call__(self, command: Command, *, capture: bool) -> CommandResult: ...
+
+
+class SuiteFailure(Exception):
+    """A suite stopped: a command failed under ``set -e``, or it failed on purpose."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int = 1,
+        command: Command | None = None,
+        result: CommandResult | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.command = command
+        self.result = result
+
+
+class ScriptExit(SuiteFailure):
+    """``exit N``: test.sh ends there, whatever called it."""
+
+
+class NotPorted(SuiteFailure):
+    """A call to a test.sh function that has no suite yet."""
+
+
+class _Return(Exception):
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+@dataclass
+class Frame:
+    name: str
+    args: tuple[str, ...]
+    locals: dict[str, Value] = field(default_factory=dict)
+
+
+@dataclass
+class State:
+    """test.sh's shell state at one point of the job."""
+
+    env: dict[str, str | None] = field(default_factory=dict)
+    globals: dict[str, Value] = field(default_factory=dict)
+    cwd: str = "."
+    dirstack: list[str] = field(default_factory=list)
+    frames: list[Frame] = field(default_factory=list)
+    errexit: bool = True
+
+    def snapshot(self) -> State:
+        return copy.deepcopy(self)
+
+
+_SUB = re.compile(
+    r"\$\$|\$\(\((?P<arith>[^()]*)\)\)|\$\{(?P<braced>[^}]*)\}"
+    r"|\$(?P<name>[A-Za-z_]\w*|[0-9#])|@(?P<fn>[A-Za-z_]\w*)\((?P<fnargs>[^()]*)\)"
+)
+_WHOLE_FN = re.compile(r"^@(?P<fn>[A-Za-z_]\w*)\((?P<fnargs>[^()]*)\)$")
+
+
+def _split_args(text: str) -> list[str]:
+    return [] if not text.strip() else [a.strip() for a in text.split(",")]
+
+
+class Engine:
+    """Runs suites for one job against one checkout."""
+
+    def __init__(
+        self,
+        data: SuiteData,
+        job: Job,
+        root: Path,
+        executor: Executor,
+        *,
+        base_env: Mapping[str, str] | None = None,
+        planning: bool = True,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.data = data
+        self.job = job
+        self.root = root
+        self.executor = executor
+        self.base: dict[str, str] = dict(base_env or {})
+        self.base.update(job.variables())
+        self.planning = planning
+        self.sleep = sleep
+
+    # --- variables ------------------------------------------------------------------
+
+    def lookup(self, state: State, name: str) -> Value:
+        for frame in reversed(state.frames):
+            if name in frame.locals:
+                return frame.locals[name]
+        if name in state.globals:
+            return state.globals[name]
+        if name in state.env:
+            return state.env[name] or ""
+        return self.base.get(name, "")
+
+    def text(self, state: State, name: str) -> str:
+        value = self.lookup(state, name)
+        return " ".join(value) if isinstance(value, tuple) else value
+
+    def _exported(self, state: State, name: str) -> bool:
+        if name in state.env:
+            return state.env[name] is not None
+        return name in self.base
+
+    def assign(self, state: State, name: str, value: Value, *, how: str = "set") -> None:
+        if how == "local":
+            state.frames[-1].locals[name] = value if state.frames else value
+            if not state.frames:
+                state.globals[name] = value
+            return
+        if how == "export":
+            for frame in reversed(state.frames):
+                if name in frame.locals:
+                    frame.locals.pop(name)
+                    break
+            state.globals.pop(name, None)
+            state.env[name] = " ".join(value) if isinstance(value, tuple) else value
+            return
+        for frame in reversed(state.frames):
+            if name in frame.locals:
+                frame.locals[name] = value
+                return
+        if name not in state.globals and self._exported(state, name):
+            state.env[name] = " ".join(value) if isinstance(value, tuple) else value
+        else:
+            state.globals[name] = value
+
+    def unset(self, state: State, name: str) -> None:
+        for frame in reversed(state.frames):
+            if name in frame.locals:
+                frame.locals.pop(name)
+                return
+        state.globals.pop(name, None)
+        if name in self.base:
+            state.env[name] = None
+        else:
+            state.env.pop(name, None)
+
+    def unexport(self, state: State, name: str) -> None:
+        value = self.lookup(state, name)
+        if name in self.base:
+            state.env[name] = None
+        else:
+            state.env.pop(name, None)
+        state.globals[name] = value
+
+    def env_lookup(self, state: State) -> Callable[[str], str]:
+        return lambda name: self.text(state, name)
+
+    # --- expansion ------------------------------------------------------------------
+
+    def native_context(self, state: State) -> NativeContext:
+        def trait_match(name: str) -> re.Match[str] | None:
+            trait = self.data.traits.get(name)
+            if trait is None or trait.kind != "regex":
+                raise SuiteFailure(f"@trait_group: {name!r} is not a regex trait")
+            return re.search(trait.pattern, self.text(state, trait.var))
+
+        return NativeContext(
+            self.root, self.abspath(state.cwd), self.planning, self.env_lookup(state), trait_match
+        )
+
+    def expand(self, state: State, word: str) -> str:
+        """Expand one word as a quoted bash word: always exactly one string."""
+
+        def sub(m: re.Match[str]) -> str:
+            if m.group(0) == "$$":
+                return "$"
+            if m.group("arith") is not None:
+                return str(self._arith(state, m.group("arith")))
+            if m.group("braced") is not None:
+                return self._braced(state, m.group("braced"))
+            if m.group("name") is not None:
+                return self._positional_or_var(state, m.group("name"))
+            fn, fnargs = m.group("fn"), m.group("fnargs")
+            if fn not in NATIVES:
+                return m.group(0)
+            value = self._native(state, fn, fnargs)
+            return " ".join(value) if isinstance(value, list) else value
+
+        return _SUB.sub(sub, word)
+
+    def words(self, state: State, word: str) -> list[str]:
+        """Expand one word of a command line; ``$@NAME`` and list functions splice."""
+        if word == "$@":
+            return list(state.frames[-1].args) if state.frames else []
+        if word.startswith("$@") and word[2:].isidentifier():
+            value = self.lookup(state, word[2:])
+            return list(value) if isinstance(value, tuple) else split_words(value)
+        m = _WHOLE_FN.match(word)
+        if m and m.group("fn") in NATIVES:
+            value = self._native(state, m.group("fn"), m.group("fnargs"))
+            return value if isinstance(value, list) else [value]
+        return [self.expand(state, word)]
+
+    def argv(self, state: State, words: Sequence[str]) -> list[str]:
+        out: list[str] = []
+        for w in words:
+            out.extend(self.words(state, w))
+        return out
+
+    def _native(self, state: State, fn: str, fnargs: str) -> str | list[str]:
+        args = [self.expand(state, a) for a in _split_args(fnargs)]
+        try:
+            return call_native(fn, self.native_context(state), args)
+        except NativeError as exc:
+            raise SuiteFailure(str(exc)) from None
+
+    def _positional_or_var(self, state: State, name: str) -> str:
+        if name.isdigit():
+            args = state.frames[-1].args if state.frames else ()
+            i = int(name)
+            return args[i - 1] if 0 < i <= len(args) else ""
+        if name == "#":
+            return str(len(state.frames[-1].args) if state.frames else 0)
+        return self.text(state, name)
+
+    def _braced(self, state: State, body: str) -> str:
+        m = re.fullmatch(r"(\w+)(?::([-=])(.*)|//([^/]*)/(.*))?", body, re.DOTALL)
+        if m is None:
+            raise SuiteFailure(f"unsupported expansion ${{{body}}}")
+        name = m.group(1)
+        value = self._positional_or_var(state, name)
+        if m.group(2) is not None:
+            if value == "":
+                value = self.expand(state, m.group(3))
+                if m.group(2) == "=":
+                    self.assign(state, name, value)
+            return value
+        if m.group(4) is not None:
+            return value.replace(m.group(4), m.group(5))
+        return value
+
+    def _arith(self, state: State, text: str) -> int:
+        try:
+            tree = ast.parse(text.strip(), mode="eval")
+        except SyntaxError:
+            raise SuiteFailure(f"bad arithmetic $(({text}))") from None
+
+        def ev(node: ast.AST) -> int:
+            if isinstance(node, ast.Expression):
+                return ev(node.body)
+            if isinstance(node, ast.Constant) and isinstance(node.value, int):
+                return node.value
+            if isinstance(node, ast.Name):
+                raw = self.text(state, node.id).strip()
+                try:
+                    return int(raw) if raw else 0
+                except ValueError:
+                    raise SuiteFailure(f"{node.id}={raw!r} is not a number") from None
+            if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+                return -ev(node.operand)
+            if isinstance(node, ast.BinOp):
+                a, b = ev(node.left), ev(node.right)
+                if isinstance(node.op, ast.Add):
+                    return a + b
+                if isinstance(node.op, ast.Sub):
+                    return a - b
+                if isinstance(node.op, ast.Mult):
+                    return a * b
+                if isinstance(node.op, (ast.Div, ast.FloorDiv)) and b:
+                    return int(a / b)
+            raise SuiteFailure(f"unsupported arithmetic $(({text}))")
+
+        return ev(tree)
+
+    # --- paths ----------------------------------------------------------------------
+
+    def abspath(self, cwd: str) -> Path:
+        p = Path(cwd)
+        return p if p.is_absolute() else (self.root / p)
+
+    def relpath(self, state: State, target: str) -> str:
+        path = Path(os.path.normpath(self.abspath(state.cwd) / target))
+        try:
+            rel = path.relative_to(self.root)
+        except ValueError:
+            return str(path)
+        return str(rel) if str(rel) != "" else "."
+
+    # --- conditions -----------------------------------------------------------------
+
+    def trait(self, state: State, name: str) -> bool:
+        trait = self.data.traits[name]
+        value = self.text(state, trait.var)
+        if trait.kind == "regex":
+            return re.search(trait.pattern, value) is not None
+        return glob_match(value, trait.pattern)
+
+    def check(self, state: State, step_when: object) -> bool:
+        if step_when is None:
+            return True
+        engine, st = self, state
+
+        class _R:
+            def trait(self, name: str) -> bool:
+                return engine.trait(st, name)
+
+            def expand(self, word: str) -> str:
+                return engine.expand(st, word)
+
+        try:
+            return bool(step_when.evaluate(_R()))  # type: ignore[attr-defined]
+        except ConditionError as exc:
+            raise SuiteFailure(str(exc)) from None
+
+    # --- running --------------------------------------------------------------------
+
+    def command(self, state: State, step: Step) -> Command:
+        argv = self.argv(state, step.argv)
+        if not argv:
+            raise SuiteFailure(f"{step.where}: the command line expanded to nothing")
+        cwd = self.relpath(state, self.expand(state, step.cwd)) if step.cwd else state.cwd
+        env = dict(state.env)
+        for name, value in step.env:
+            env[name] = self.expand(state, value)
+        fn = "/".join(f.name for f in state.frames)
+        stdin = self.expand(state, step.stdin) if step.stdin is not None else None
+        stdout = None
+        if step.stdout is not None:
+            stdout = self.relpath(state, self.expand(state, step.stdout))
+        return Command(tuple(argv), cwd, env, fn, stdin, stdout)
+
+    def run_steps(self, steps: Sequence[Step], state: State) -> int:
+        status = 0
+        for step in steps:
+            if not self.check(state, step.when):
+                continue
+            status = self.run_step(step, state)
+        return status
+
+    def call(
+        self,
+        state: State,
+        name: str,
+        args: Sequence[str],
+        env: Sequence[tuple[str, str]] = (),
+        *,
+        errexit: bool = True,
+    ) -> int:
+        """Call suite ``name`` as bash calls a function (prefix variables included)."""
+        suite = self.data.suites.get(name)
+        if suite is None:
+            raise NotPorted(f"test.sh function {name!r} has no suite yet")
+        saved = {k: state.env.get(k, _MISSING) for k, _ in env}
+        for k, v in env:
+            state.env[k] = self.expand(state, v)
+        saved_errexit = state.errexit
+        state.errexit = saved_errexit and errexit
+        state.frames.append(Frame(name, tuple(args)))
+        try:
+            status = self.run_steps(suite.steps, state)
+        except _Return as r:
+            status = r.status
+        finally:
+            state.frames.pop()
+            state.errexit = saved_errexit
+            for k, old in saved.items():
+                if old is _MISSING:
+                    state.env.pop(k, None)
+                else:
+                    state.env[k] = old  # type: ignore[assignment]
+        return status
+
+    def suite(self, name: str) -> Suite | None:
+        return self.data.suites.get(name)
+
+    def run_step(self, step: Step, state: State) -> int:
+        kind = step.kind
+        if kind == "run":
+            return self._run(step, state)
+        if kind == "call":
+            args = self.argv(state, step.args)
+            tolerant = step.allow_fail or step.status_to is not None
+            attempts = (0.0, *step.retry)
+            status = 0
+            for i, pause in enumerate(attempts):
+                if i:
+                    self.sleep(pause)
+                try:
+                    status = self.call(
+                        state, step.target, args, step.env,
+                        errexit=not tolerant and not step.retry,
+                    )  # fmt: skip
+                except SuiteFailure:
+                    if i + 1 < len(attempts):
+                        continue
+                    raise
+                if status == 0:
+                    break
+            if step.status_to is not None:
+                self.assign(state, step.status_to, str(status))
+                return 0
+            if status != 0 and not step.allow_fail and state.errexit:
+                raise SuiteFailure(f"{step.target} returned {status}", status)
+            return 0 if step.allow_fail else status
+        if kind in ("export", "set", "local"):
+            for name, value in step.assign:
+                if isinstance(value, tuple):
+                    expanded: Value = tuple(self.argv(state, value))
+                else:
+                    expanded = self.expand(state, value)
+                self.assign(state, name, expanded, how=kind)
+            return 0
+        if kind == "append":
+            for name, value in step.assign:
+                old = self.lookup(state, name)
+                base = old if isinstance(old, tuple) else tuple(split_words(old))
+                self.assign(state, name, base + tuple(self.argv(state, value)))
+            return 0
+        if kind == "unset":
+            for name in step.names:
+                self.unset(state, name)
+            return 0
+        if kind == "unexport":
+            for name in step.names:
+                self.unexport(state, name)
+            return 0
+        if kind == "cd":
+            state.cwd = self.relpath(state, self.expand(state, step.target))
+            return 0
+        if kind == "pushd":
+            state.dirstack.append(state.cwd)
+            state.cwd = self.relpath(state, self.expand(state, step.target))
+            return 0
+        if kind == "popd":
+            if not state.dirstack:
+                raise SuiteFailure(f"{step.where}: popd with an empty folder stack")
+            state.cwd = state.dirstack.pop()
+            return 0
+        if kind == "native":
+            args = [self.expand(state, a) for a in step.args]
+            try:
+                value = call_native(step.target, self.native_context(state), args)
+            except NativeError as exc:
+                raise SuiteFailure(str(exc)) from None
+            if step.capture:
+                self.assign(state, step.capture, tuple(value) if isinstance(value, list) else value)
+            return 0
+        if kind == "fail":
+            raise ScriptExit(self.expand(state, step.target), step.status)
+        if kind == "return":
+            raw = self.expand(state, step.target).strip() or "0"
+            try:
+                raise _Return(int(raw))
+            except ValueError:
+                raise SuiteFailure(f"{step.where}: return {raw!r} is not a status") from None
+        if kind == "choose":
+            for cond, body in step.branches:
+                if self.check(state, cond):
+                    return self.run_steps(body, state)
+            return 0
+        if kind == "for":
+            status = 0
+            for item in self.argv(state, step.items):
+                self.assign(state, step.target, item)
+                status = self.run_steps(step.body, state)
+            return status
+        raise SuiteFailure(f"{step.where}: unknown step kind {kind!r}")
+
+    def _run(self, step: Step, state: State) -> int:
+        command = self.command(state, step)
+        attempts = (0.0, *step.retry)
+        result = CommandResult(0)
+        for i, pause in enumerate(attempts):
+            if i:
+                self.sleep(pause)
+            result = self.executor(command, capture=step.capture is not None)
+            if result.returncode == 0:
+                break
+        if step.capture is not None:
+            self.assign(state, step.capture, result.output.rstrip("\n"))
+        if step.status_to is not None:
+            self.assign(state, step.status_to, str(result.returncode))
+            return 0
+        if result.returncode != 0 and not step.allow_fail:
+            if state.errexit:
+                raise SuiteFailure(
+                    _describe_failure(command, result), result.returncode, command, result
+                )
+            return result.returncode
+        return 0 if step.allow_fail else result.returncode
+
+
+_MISSING = object()
+
+
+def _describe_failure(command: Command, result: CommandResult) -> str:
+    from .runner import describe_status
+
+    return f"command {' '.join(command.argv)!r} {describe_status(result.returncode, result.timed_out)}"

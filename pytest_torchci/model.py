@@ -1,0 +1,121 @@
+"""The plan of a CI job: what test.sh would run for it, as data.
+
+These are plain frozen dataclasses with a JSON form (schema version 1, documented in the
+README); nothing here runs anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["SCHEMA_VERSION", "Command", "Job", "Plan", "PlanStep", "Role"]
+
+SCHEMA_VERSION = 1
+Role = Literal["setup", "test", "teardown"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One CI job: the variables `_linux-test.yml` exports before it runs test.sh."""
+
+    build_environment: str
+    test_config: str
+    shard: str = "1"
+    num_shards: str = "1"
+    env: Mapping[str, str] = field(default_factory=dict)
+    raw: Mapping[str, Any] | None = None
+
+    def variables(self) -> dict[str, str]:
+        """The job's own variables, as the workflow exports them."""
+        return {
+            **dict(self.env),
+            "BUILD_ENVIRONMENT": self.build_environment,
+            "TEST_CONFIG": self.test_config,
+            "SHARD_NUMBER": self.shard,
+            "NUM_TEST_SHARDS": self.num_shards,
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        if self.raw is not None:
+            return dict(self.raw)
+        out: dict[str, Any] = {
+            "build_environment": self.build_environment,
+            "test_config": self.test_config,
+            "shard": self.shard,
+            "num_shards": self.num_shards,
+        }
+        if self.env:
+            out["env"] = dict(self.env)
+        return out
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command line: an argv list, a working directory and its own variables.
+
+    ``cwd`` is relative to the checkout's root (``"."`` is the root) or absolute for a
+    folder outside it. ``env`` holds the variables set for this command beyond its
+    step's; ``None`` as a value means the variable is unset.
+    """
+
+    argv: tuple[str, ...]
+    cwd: str = "."
+    env: Mapping[str, str | None] = field(default_factory=dict)
+    fn: str = ""
+    stdin: str | None = None
+    stdout: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"argv": list(self.argv), "cwd": self.cwd, "env": dict(self.env)}
+        if self.stdin is not None:
+            out["stdin"] = self.stdin
+        if self.stdout is not None:
+            out["stdout"] = self.stdout
+        return out
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One call of the dispatch chain (``call`` is None for commands it runs inline)."""
+
+    call: str | None
+    args: tuple[str, ...]
+    role: Role
+    nodeid: str | None
+    env: Mapping[str, str | None]
+    commands: tuple[Command, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "call": self.call,
+            "args": list(self.args),
+            "role": self.role,
+            "nodeid": self.nodeid,
+            "env": dict(self.env),
+            "commands": [c.as_json() for c in self.commands],
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything test.sh would run for one job, in order."""
+
+    job: Job
+    root: str
+    env: Mapping[str, str | None]
+    steps: tuple[PlanStep, ...]
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
+            "job": self.job.as_json(),
+            "root": self.root,
+            "env": dict(self.env),
+            "steps": [s.as_json() for s in self.steps],
+        }
+        if self.error is not None:
+            out["error"] = self.error
+        return out

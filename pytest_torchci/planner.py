@@ -1,0 +1,189 @@
+"""Planning a job: the prelude, the matching dispatch branch, and every call it makes.
+
+``plan_job`` walks the job with an executor that records commands instead of running
+them, so a plan is exactly what the items will run, resolved against the checkout as it
+is now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .engine import CommandResult, Engine, ScriptExit, State, SuiteFailure
+from .model import Command, Job, Plan, PlanStep, Role
+from .suite_data import RouteEntry, RouteRule, Suite, SuiteData
+
+__all__ = ["NODE_PREFIX", "JobPlan", "Unit", "env_delta", "match_route", "plan_job"]
+
+NODE_PREFIX = "torchci"
+
+
+class Recorder:
+    """An executor that records each command and reports success."""
+
+    def __init__(self) -> None:
+        self.commands: list[Command] = []
+
+    def __call__(self, command: Command, *, capture: bool) -> CommandResult:
+        self.commands.append(command)
+        return CommandResult(0, "")
+
+    def take(self) -> list[Command]:
+        out, self.commands = self.commands, []
+        return out
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One step of the plan with what an item needs to run it again for real."""
+
+    index: int
+    name: str
+    entry: RouteEntry
+    suite: Suite | None
+    role: Role
+    start: State
+    step: PlanStep
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """The plan and its units; ``plan.error`` says where planning stopped early."""
+
+    plan: Plan
+    units: tuple[Unit, ...]
+    rule: RouteRule | None
+    job_env: Mapping[str, str | None] = field(default_factory=dict)
+
+
+def env_delta(
+    new: Mapping[str, str | None], old: Mapping[str, str | None]
+) -> dict[str, str | None]:
+    """Variables whose value differs from ``old`` (``None``: unset)."""
+    out: dict[str, str | None] = {k: v for k, v in new.items() if old.get(k, _ABSENT) != v}
+    for k in old:
+        if k not in new:
+            out[k] = None
+    return out
+
+
+_ABSENT = object()
+
+
+def match_route(engine: Engine, state: State, routes: Sequence[RouteRule]) -> RouteRule | None:
+    """The first rule whose condition holds, as test.sh's if/elif chain picks it."""
+    for rule in routes:
+        if engine.check(state, rule.when):
+            return rule
+    return None
+
+
+def unit_name(entry: RouteEntry, args: Sequence[str]) -> str:
+    base = entry.call or entry.inline or "inline"
+    return f"{base}[{'-'.join(args)}]" if args else base
+
+
+def plan_job(
+    data: SuiteData,
+    job: Job,
+    root: Path,
+    *,
+    base_env: Mapping[str, str] | None = None,
+) -> JobPlan:
+    """Plan ``job`` against the checkout at ``root``."""
+    recorder = Recorder()
+    engine = Engine(data, job, root, recorder, base_env=base_env, planning=True)
+    state = State()
+    error: str | None = None
+    try:
+        engine.run_steps(data.prelude, state)
+    except SuiteFailure as exc:
+        error = f"prelude: {exc.message}"
+    recorder.take()
+    base = engine.base
+
+    def norm(env: Mapping[str, str | None]) -> dict[str, str | None]:
+        """Drop what equals the environment the job starts from."""
+        return {
+            k: v
+            for k, v in env.items()
+            if not (v is None and k not in base) and not (v is not None and base.get(k) == v)
+        }
+
+    job_env = norm(state.env)
+    rule = match_route(engine, state, data.routes) if error is None else None
+    units: list[Unit] = []
+    steps: list[PlanStep] = []
+    names: dict[str, int] = {}
+    if rule is None and error is None:
+        error = "no dispatch branch matched"
+    entries = ()
+    if rule is not None:
+        entries = (*(data.preamble if rule.preamble else ()), *rule.entries)
+    for entry in entries:
+        if error is not None:
+            break
+        try:
+            if not engine.check(state, entry.when):
+                continue
+            if entry.call is None and entry.inline is None:
+                engine.run_steps(entry.steps, state)
+                if entry.exit is not None:
+                    break
+                continue
+            start = state.snapshot()
+            args = tuple(engine.argv(state, entry.args))
+            prefix = {k: engine.expand(state, v) for k, v in entry.env}
+        except SuiteFailure as exc:
+            error = f"{entry.where}: {exc.message}"
+            break
+        suite = data.suites.get(entry.call) if entry.call else None
+        role: Role = entry.role or (suite.role if suite else "test")
+        name = unit_name(entry, args)
+        if name in names:
+            names[name] += 1
+            name = f"{name}#{names[name]}"
+        else:
+            names[name] = 1
+        try:
+            if entry.call is not None:
+                engine.call(state, entry.call, args, entry.env)
+            else:
+                state.frames.append(_inline_frame(entry))
+                try:
+                    engine.run_steps(entry.steps, state)
+                finally:
+                    state.frames.pop()
+        except ScriptExit as exc:
+            if exc.status != 0:
+                error = f"{name}: exit {exc.status}: {exc.message}"
+        except SuiteFailure as exc:
+            error = f"{name}: {exc.message}"
+        commands = recorder.take()
+        step_env = env_delta(norm({**start.env, **prefix}), job_env)
+        outer = {**job_env, **step_env}
+        step = PlanStep(
+            call=entry.call,
+            args=args,
+            role=role,
+            nodeid=f"{NODE_PREFIX}::{name}" if role == "test" else None,
+            env=step_env,
+            commands=tuple(
+                Command(c.argv, c.cwd, env_delta(norm(c.env), outer), c.fn, c.stdin, c.stdout)
+                for c in commands
+            ),
+        )
+        steps.append(step)
+        units.append(Unit(len(units), name, entry, suite, role, start, step))
+        if entry.exit is not None:
+            break
+    plan = Plan(job, str(root), job_env, tuple(steps), error)
+    return JobPlan(plan, tuple(units), rule, job_env)
+
+
+def _inline_frame(entry: RouteEntry) -> object:
+    from .engine import Frame
+
+    return Frame(entry.inline or "inline", ())
