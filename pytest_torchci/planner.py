@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .engine import CommandResult, Engine, ScriptExit, State, SuiteFailure
+from .engine import CommandResult, Engine, Frame, ScriptExit, State, SuiteFailure
 from .model import Command, Job, Plan, PlanStep, Role
 from .suite_data import RouteEntry, RouteRule, Suite, SuiteData
 
-__all__ = ["NODE_PREFIX", "JobPlan", "Unit", "env_delta", "match_route", "plan_job"]
+__all__ = ["NODE_PREFIX", "JobPlan", "Unit", "env_delta", "match_route", "plan_job", "run_entry"]
 
 NODE_PREFIX = "torchci"
 
@@ -148,14 +148,7 @@ def plan_job(
         else:
             names[name] = 1
         try:
-            if entry.call is not None:
-                engine.call(state, entry.call, args, entry.env)
-            else:
-                state.frames.append(_inline_frame(entry))
-                try:
-                    engine.run_steps(entry.steps, state)
-                finally:
-                    state.frames.pop()
+            run_entry(engine, entry, state, args)
         except ScriptExit as exc:
             if exc.status != 0:
                 error = f"{name}: exit {exc.status}: {exc.message}"
@@ -183,7 +176,12 @@ def plan_job(
     return JobPlan(plan, tuple(units), rule, job_env)
 
 
-def _inline_frame(entry: RouteEntry) -> object:
-    from .engine import Frame
-
-    return Frame(entry.inline or "inline", ())
+def run_entry(engine: Engine, entry: RouteEntry, state: State, args: Sequence[str]) -> int:
+    """Run one call (or inline group) of the dispatch chain from ``state``."""
+    if entry.call is not None:
+        return engine.call(state, entry.call, args, entry.env)
+    state.frames.append(Frame(entry.inline or "inline", ()))
+    try:
+        return engine.run_steps(entry.steps, state)
+    finally:
+        state.frames.pop()

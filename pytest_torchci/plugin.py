@@ -1,1 +1,174 @@
-def _placeholder() -> None: ...
+"""pytest-torchci's hooks and options. Only ``--torchci-config`` turns torchci mode on;
+without it the plugin changes nothing about a pytest run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .items import JobDirectory, SuiteItem
+from .model import Job
+from .planner import NODE_PREFIX, plan_job
+from .session import RUNTIME_KEY, Runtime
+from .settings import resolve_settings
+from .suite_data import SuiteData, SuiteDataError, load_suites
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("torchci", "PyTorch CI suites (pytest-torchci)")
+    group.addoption(
+        "--torchci-config",
+        metavar="NAME",
+        help="run the CI suites of TEST_CONFIG NAME (turns torchci mode on)",
+    )
+    group.addoption(
+        "--torchci-build-env",
+        metavar="NAME",
+        help="the job's BUILD_ENVIRONMENT (default: $BUILD_ENVIRONMENT)",
+    )
+    group.addoption(
+        "--torchci-shard",
+        metavar="N/M",
+        help="shard N of M (default: $SHARD_NUMBER/$NUM_TEST_SHARDS, else 1/1)",
+    )
+    group.addoption(
+        "--torchci-root",
+        metavar="DIR",
+        help="the PyTorch checkout the suites run in (default: $PYTORCH_ROOT, else .)",
+    )
+    group.addoption(
+        "--torchci-plan",
+        metavar="FILE",
+        help="write this job's plan (JSON, schema 1) to FILE; works with --collect-only",
+    )
+    group.addoption(
+        "--torchci-dry-run",
+        action="store_true",
+        default=False,
+        help="collect and report every command without starting any process",
+    )
+    group.addoption(
+        "--torchci-suites",
+        metavar="DIR",
+        help="a suites folder to use instead of the installed one",
+    )
+    group.addoption(
+        "--torchci-log-dir",
+        metavar="DIR",
+        help="where each suite's log goes (default: ROOT/test/test-reports/torchci-logs)",
+    )
+
+
+def _register_markers(config: pytest.Config, data: SuiteData) -> None:
+    for name, text in data.families.items():
+        config.addinivalue_line("markers", f"{name}: suite family: {text}")
+    for trait in data.traits.values():
+        test = f"{trait.var} {'matches' if trait.kind == 'glob' else '=~'} {trait.pattern}"
+        config.addinivalue_line("markers", f"{trait.name}: job trait: {test} ({trait.help})")
+    extra = {m for s in data.suites.values() for m in s.markers}
+    extra |= {m for r in data.routes for e in r.entries for m in e.markers}
+    for name in sorted(extra - set(data.families) - set(data.traits)):
+        config.addinivalue_line("markers", f"{name}: suite marker")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("torchci_config"):
+        try:
+            _register_markers(config, load_suites())
+        except SuiteDataError:
+            pass
+        return
+    settings = resolve_settings(config)
+    try:
+        data = load_suites(settings.suites_dir)
+    except SuiteDataError as exc:
+        raise pytest.UsageError(f"suite data: {exc}") from None
+    _register_markers(config, data)
+
+    selectors: list[str] = []
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
+        for arg in config.args:
+            if arg == NODE_PREFIX or arg.startswith(f"{NODE_PREFIX}::"):
+                selectors.append(arg)
+            else:
+                raise pytest.UsageError(
+                    f"{arg!r}: in torchci mode, arguments select suites by node id "
+                    f"({NODE_PREFIX}::NAME, as --collect-only -q lists them), not paths"
+                )
+    config.args = [str(config.rootpath)]
+
+    job = Job(settings.build_environment, settings.config, settings.shard, settings.num_shards)
+    job_plan = plan_job(data, job, settings.root, base_env=_environ())
+    settings = type(settings)(**{**settings.__dict__, "selectors": tuple(selectors)})
+    runtime = Runtime(
+        settings, data, job, job_plan, capture_live=config.getoption("capture") == "no", config=config
+    )
+    config.stash[RUNTIME_KEY] = runtime
+    if settings.plan_file is not None and not hasattr(config, "workerinput"):
+        settings.plan_file.write_text(json.dumps(job_plan.plan.as_json(), indent=1) + "\n")
+
+
+def _environ() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def _runtime(config: pytest.Config) -> Runtime | None:
+    return config.stash.get(RUNTIME_KEY, None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if _runtime(parent.config) is not None and path == parent.config.rootpath:
+        return JobDirectory.from_parent(parent, path=path)
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    runtime = _runtime(config)
+    if runtime is None or not runtime.settings.selectors:
+        return
+    keep, drop = [], []
+    for item in items:
+        nodeid = item.nodeid
+        wanted = any(
+            nodeid == s or nodeid.startswith(s + "[") or s == NODE_PREFIX
+            for s in runtime.settings.selectors
+        )
+        (keep if wanted else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    runtime = _runtime(config)
+    if runtime is None:
+        return None
+    s, jp = runtime.settings, runtime.job_plan
+    lines = [
+        f"torchci: config {s.config}, build {s.build_environment or '(none)'}, "
+        f"shard {s.shard}/{s.num_shards}, root {s.root}"
+        + (", dry run" if s.dry_run else ""),
+    ]
+    if jp.rule is not None:
+        lines.append(f"torchci: dispatch branch {jp.rule.branch}: {jp.rule.cites}")
+    if jp.plan.error:
+        lines.append(f"torchci: planning stopped early: {jp.plan.error}")
+    return lines
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    runtime = _runtime(item.config)
+    if runtime is not None and isinstance(item, SuiteItem):
+        runtime.run_teardowns(item, nextitem)

@@ -1,0 +1,129 @@
+"""The plugin's settings, resolved once: option, then environment variable, then default.
+
+Every value is validated here; a bad one is a :class:`pytest.UsageError` that names the
+value and where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+__all__ = ["Settings", "parse_shard", "resolve_settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one torchci run is: the job, the checkout, and what to do with them."""
+
+    config: str
+    build_environment: str
+    shard: str
+    num_shards: str
+    root: Path
+    plan_file: Path | None
+    dry_run: bool
+    suites_dir: Path | None
+    log_dir: Path
+    selectors: tuple[str, ...] = ()
+
+
+def _whole_number(value: str, source: str, what: str, *, allow_zero: bool) -> int:
+    text = value.strip()
+    if not text.isdigit():
+        raise pytest.UsageError(f"{source}: {what} {value!r} is not a whole number")
+    number = int(text)
+    if number == 0 and not allow_zero:
+        raise pytest.UsageError(f"{source}: {what} must be at least 1, not {value!r}")
+    return number
+
+
+def parse_shard(value: str, source: str) -> tuple[str, str]:
+    """``N/M`` into (N, M); shards count from 1 (0 is allowed for jobs that count from 0)."""
+    if value.count("/") != 1:
+        raise pytest.UsageError(f"{source}: {value!r} is not a shard; write N/M, for example 1/5")
+    n_text, m_text = value.split("/")
+    n = _whole_number(n_text, source, "the shard number", allow_zero=True)
+    m = _whole_number(m_text, source, "the shard count", allow_zero=False)
+    if n > m:
+        raise pytest.UsageError(f"{source}: shard {n} is past the shard count {m} in {value!r}")
+    return str(n), str(m)
+
+
+def resolve_settings(
+    config: pytest.Config, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Resolve the torchci options of ``config``; only call this in torchci mode."""
+    env = os.environ if environ is None else environ
+    opt = config.getoption
+
+    test_config = str(opt("torchci_config"))
+    if not test_config.strip():
+        raise pytest.UsageError("--torchci-config: the config name is empty")
+
+    build_env = opt("torchci_build_env")
+    if build_env is None:
+        build_env = env.get("BUILD_ENVIRONMENT", "")
+
+    shard_opt = opt("torchci_shard")
+    if shard_opt is not None:
+        shard, num = parse_shard(shard_opt, f"--torchci-shard {shard_opt}")
+    else:
+        raw_n = env.get("SHARD_NUMBER", "") or "1"
+        raw_m = env.get("NUM_TEST_SHARDS", "") or "1"
+        n = _whole_number(raw_n, f"SHARD_NUMBER={raw_n} (environment)", "the shard number", allow_zero=True)
+        m = _whole_number(raw_m, f"NUM_TEST_SHARDS={raw_m} (environment)", "the shard count", allow_zero=False)
+        if n > m:
+            raise pytest.UsageError(
+                f"SHARD_NUMBER={raw_n} and NUM_TEST_SHARDS={raw_m} (environment): "
+                f"shard {n} is past the shard count {m}"
+            )
+        shard, num = str(n), str(m)
+
+    root_opt = opt("torchci_root")
+    root_source = "--torchci-root"
+    if root_opt is None and env.get("PYTORCH_ROOT"):
+        root_opt, root_source = env["PYTORCH_ROOT"], "PYTORCH_ROOT (environment)"
+    root = Path(root_opt) if root_opt else Path(config.invocation_params.dir)
+    if not root.is_absolute():
+        root = Path(config.invocation_params.dir) / root
+    if not root.is_dir():
+        raise pytest.UsageError(f"{root_source} {root_opt}: no such folder (the PyTorch checkout to run in)")
+    root = root.resolve()
+
+    plan_opt = opt("torchci_plan")
+    plan_file = Path(plan_opt) if plan_opt else None
+    if plan_file is not None and not plan_file.is_absolute():
+        plan_file = Path(config.invocation_params.dir) / plan_file
+    if plan_file is not None and not plan_file.parent.is_dir():
+        raise pytest.UsageError(f"--torchci-plan {plan_opt}: the folder {plan_file.parent} does not exist")
+
+    suites_opt = opt("torchci_suites")
+    suites_dir = None
+    if suites_opt:
+        suites_dir = Path(suites_opt)
+        if not suites_dir.is_absolute():
+            suites_dir = Path(config.invocation_params.dir) / suites_dir
+        if not suites_dir.is_dir():
+            raise pytest.UsageError(f"--torchci-suites {suites_opt}: no such folder")
+
+    log_opt = opt("torchci_log_dir")
+    log_dir = Path(log_opt) if log_opt else root / "test" / "test-reports" / "torchci-logs"
+    if not log_dir.is_absolute():
+        log_dir = Path(config.invocation_params.dir) / log_dir
+
+    return Settings(
+        config=test_config,
+        build_environment=str(build_env),
+        shard=shard,
+        num_shards=num,
+        root=root,
+        plan_file=plan_file,
+        dry_run=bool(opt("torchci_dry_run")),
+        suites_dir=suites_dir,
+        log_dir=log_dir,
+    )
