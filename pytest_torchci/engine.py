@@ -162,8 +162,9 @@ class Engine:
 
     def assign(self, state: State, name: str, value: Value, *, how: str = "set") -> None:
         if how == "local":
-            state.frames[-1].locals[name] = value if state.frames else value
-            if not state.frames:
+            if state.frames:
+                state.frames[-1].locals[name] = value
+            else:
                 state.globals[name] = value
             return
         if how == "export":
@@ -247,8 +248,8 @@ class Engine:
             return list(value) if isinstance(value, tuple) else split_words(value)
         m = _WHOLE_FN.match(word)
         if m and m.group("fn") in NATIVES:
-            value = self._native(state, m.group("fn"), m.group("fnargs"))
-            return value if isinstance(value, list) else [value]
+            result = self._native(state, m.group("fn"), m.group("fnargs"))
+            return result if isinstance(result, list) else [result]
         return [self.expand(state, word)]
 
     def argv(self, state: State, words: Sequence[str]) -> list[str]:
@@ -489,11 +490,13 @@ class Engine:
         if kind == "native":
             args = [self.expand(state, a) for a in step.args]
             try:
-                value = call_native(step.target, self.native_context(state), args)
+                result = call_native(step.target, self.native_context(state), args)
             except NativeError as exc:
                 raise SuiteFailure(str(exc)) from None
             if step.capture:
-                self.assign(state, step.capture, tuple(value) if isinstance(value, list) else value)
+                self.assign(
+                    state, step.capture, tuple(result) if isinstance(result, list) else result
+                )
             return 0
         if kind == "fail":
             raise ScriptExit(self.expand(state, step.target), step.status)
@@ -546,4 +549,6 @@ _MISSING = object()
 def _describe_failure(command: Command, result: CommandResult) -> str:
     from .runner import describe_status
 
-    return f"command {' '.join(command.argv)!r} {describe_status(result.returncode, result.timed_out)}"
+    return (
+        f"command {' '.join(command.argv)!r} {describe_status(result.returncode, result.timed_out)}"
+    )

@@ -97,7 +97,11 @@ def _glob_words(ctx: NativeContext, pattern: str) -> list[str]:
 @native("any_file")
 def _any_file(ctx: NativeContext, pattern: str) -> str:
     """``1`` when a regular file matches ``pattern``, else empty."""
-    return "1" if any(Path(ctx.cwd, m).is_file() for m in _glob.glob(pattern, root_dir=ctx.cwd)) else ""
+    return (
+        "1"
+        if any(Path(ctx.cwd, m).is_file() for m in _glob.glob(pattern, root_dir=ctx.cwd))
+        else ""
+    )
 
 
 @native("is_file")
@@ -157,17 +161,13 @@ def _executables(ctx: NativeContext, folder: str, prefix: str = "") -> list[str]
     base = ctx.path(folder)
     if not base.is_dir():
         return []
-    return sorted(
-        prefix + p.name for p in base.iterdir() if p.is_file() and os.access(p, os.X_OK)
-    )
+    return sorted(prefix + p.name for p in base.iterdir() if p.is_file() and os.access(p, os.X_OK))
 
 
 @native("dirty_lines")
 def _dirty_lines(ctx: NativeContext, status: str) -> str:
     """``git status --porcelain | grep -v '?? third_party'``."""
-    return "\n".join(
-        line for line in status.splitlines() if line and "?? third_party" not in line
-    )
+    return "\n".join(line for line in status.splitlines() if line and "?? third_party" not in line)
 
 
 @native("strip_suffix")
@@ -181,7 +181,9 @@ def _replace(ctx: NativeContext, value: str, old: str, new: str = "") -> str:
     return value.replace(old, new)
 
 
-def call_native(name: str, ctx: NativeContext, args: list[str], known: Mapping[str, NativeFn] = NATIVES) -> str | list[str]:
+def call_native(
+    name: str, ctx: NativeContext, args: list[str], known: Mapping[str, NativeFn] = NATIVES
+) -> str | list[str]:
     fn = known.get(name)
     if fn is None:
         raise NativeError(f"unknown native function @{name}()")
@@ -230,9 +232,7 @@ def _find_executables(ctx: NativeContext, folder: str, pattern: str) -> list[str
 @native("existing_files")
 def _existing_files(ctx: NativeContext, pattern: str) -> list[str]:
     """A glob's matches that are regular files (``[ -f "$f" ] || continue``)."""
-    return sorted(
-        m for m in _glob.glob(pattern, root_dir=ctx.cwd) if Path(ctx.cwd, m).is_file()
-    )
+    return sorted(m for m in _glob.glob(pattern, root_dir=ctx.cwd) if Path(ctx.cwd, m).is_file())
 
 
 @native("trait_group")

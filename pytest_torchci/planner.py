@@ -119,7 +119,7 @@ def plan_job(
     names: dict[str, int] = {}
     if rule is None and error is None:
         error = "no dispatch branch matched"
-    entries = ()
+    entries: tuple[RouteEntry, ...] = ()
     if rule is not None:
         entries = (*(data.preamble if rule.preamble else ()), *rule.entries)
     for entry in entries:

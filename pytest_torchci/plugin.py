@@ -3,6 +3,7 @@ without it the plugin changes nothing about a pytest run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -82,10 +83,8 @@ def _register_markers(config: pytest.Config, data: SuiteData) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("torchci_config"):
-        try:
+        with contextlib.suppress(SuiteDataError):
             _register_markers(config, load_suites())
-        except SuiteDataError:
-            pass
         return
     settings = resolve_settings(config)
     try:
@@ -110,7 +109,12 @@ def pytest_configure(config: pytest.Config) -> None:
     job_plan = plan_job(data, job, settings.root, base_env=_environ())
     settings = type(settings)(**{**settings.__dict__, "selectors": tuple(selectors)})
     runtime = Runtime(
-        settings, data, job, job_plan, capture_live=config.getoption("capture") == "no", config=config
+        settings,
+        data,
+        job,
+        job_plan,
+        capture_live=config.getoption("capture") == "no",
+        config=config,
     )
     config.stash[RUNTIME_KEY] = runtime
     if settings.plan_file is not None and not hasattr(config, "workerinput"):
@@ -138,7 +142,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     runtime = _runtime(config)
     if runtime is None or not runtime.settings.selectors:
         return
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         nodeid = item.nodeid
         wanted = any(
@@ -158,8 +163,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     s, jp = runtime.settings, runtime.job_plan
     lines = [
         f"torchci: config {s.config}, build {s.build_environment or '(none)'}, "
-        f"shard {s.shard}/{s.num_shards}, root {s.root}"
-        + (", dry run" if s.dry_run else ""),
+        f"shard {s.shard}/{s.num_shards}, root {s.root}" + (", dry run" if s.dry_run else ""),
     ]
     if jp.rule is not None:
         lines.append(f"torchci: dispatch branch {jp.rule.branch}: {jp.rule.cites}")

@@ -22,7 +22,14 @@ from typing import IO, TextIO
 from .engine import CommandResult
 from .model import Command
 
-__all__ = ["GRACE_SECONDS", "RunOptions", "child_env", "describe_status", "run_command", "stop_group"]
+__all__ = [
+    "GRACE_SECONDS",
+    "RunOptions",
+    "child_env",
+    "describe_status",
+    "run_command",
+    "stop_group",
+]
 
 GRACE_SECONDS = (5.0, 5.0)  # SIGINT -> SIGTERM, SIGTERM -> SIGKILL
 TAIL_LINES = 50
@@ -87,7 +94,9 @@ class RunOptions:
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
 
 
-def _pump(stream: IO[bytes], sinks: list[IO[str] | TextIO], tail: deque[str], keep: list[str] | None) -> None:
+def _pump(
+    stream: IO[bytes], sinks: list[IO[str] | TextIO], tail: deque[str], keep: list[str] | None
+) -> None:
     for raw in iter(stream.readline, b""):
         line = raw.decode("utf-8", errors="replace")
         for sink in sinks:
@@ -147,13 +156,20 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
         threads.append(
             threading.Thread(
                 target=_pump,
-                args=(proc.stdout, [] if capture else sinks, options.tail, kept if capture else None),
+                args=(
+                    proc.stdout,
+                    [] if capture else sinks,
+                    options.tail,
+                    kept if capture else None,
+                ),
                 daemon=True,
             )
         )
     if proc.stderr is not None:
         threads.append(
-            threading.Thread(target=_pump, args=(proc.stderr, sinks, options.tail, None), daemon=True)
+            threading.Thread(
+                target=_pump, args=(proc.stderr, sinks, options.tail, None), daemon=True
+            )
         )
     for t in threads:
         t.start()

@@ -162,7 +162,9 @@ class Runtime:
                 start = time.monotonic()
                 result = run_command(command, options, capture=capture)
                 records.append(
-                    CommandRecord(command, result.returncode, time.monotonic() - start, result.timed_out)
+                    CommandRecord(
+                        command, result.returncode, time.monotonic() - start, result.timed_out
+                    )
                 )
                 return result
 
@@ -175,9 +177,13 @@ class Runtime:
                 run_entry(engine, unit.entry, state, unit.step.args)
             except ScriptExit as exc:
                 if exc.status != 0:
-                    raise SuiteError(unit.name, cites, exc, list(options.tail), log_path, phase) from None
+                    raise SuiteError(
+                        unit.name, cites, exc, list(options.tail), log_path, phase
+                    ) from None
             except SuiteFailure as exc:
-                raise SuiteError(unit.name, cites, exc, list(options.tail), log_path, phase) from None
+                raise SuiteError(
+                    unit.name, cites, exc, list(options.tail), log_path, phase
+                ) from None
         return records
 
     def dry_run(self, unit: Unit) -> None:

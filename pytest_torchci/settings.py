@@ -54,9 +54,7 @@ def parse_shard(value: str, source: str) -> tuple[str, str]:
     return str(n), str(m)
 
 
-def resolve_settings(
-    config: pytest.Config, environ: Mapping[str, str] | None = None
-) -> Settings:
+def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = None) -> Settings:
     """Resolve the torchci options of ``config``; only call this in torchci mode."""
     env = os.environ if environ is None else environ
     opt = config.getoption
@@ -75,8 +73,12 @@ def resolve_settings(
     else:
         raw_n = env.get("SHARD_NUMBER", "") or "1"
         raw_m = env.get("NUM_TEST_SHARDS", "") or "1"
-        n = _whole_number(raw_n, f"SHARD_NUMBER={raw_n} (environment)", "the shard number", allow_zero=True)
-        m = _whole_number(raw_m, f"NUM_TEST_SHARDS={raw_m} (environment)", "the shard count", allow_zero=False)
+        n = _whole_number(
+            raw_n, f"SHARD_NUMBER={raw_n} (environment)", "the shard number", allow_zero=True
+        )
+        m = _whole_number(
+            raw_m, f"NUM_TEST_SHARDS={raw_m} (environment)", "the shard count", allow_zero=False
+        )
         if n > m:
             raise pytest.UsageError(
                 f"SHARD_NUMBER={raw_n} and NUM_TEST_SHARDS={raw_m} (environment): "
@@ -92,7 +94,9 @@ def resolve_settings(
     if not root.is_absolute():
         root = Path(config.invocation_params.dir) / root
     if not root.is_dir():
-        raise pytest.UsageError(f"{root_source} {root_opt}: no such folder (the PyTorch checkout to run in)")
+        raise pytest.UsageError(
+            f"{root_source} {root_opt}: no such folder (the PyTorch checkout to run in)"
+        )
     root = root.resolve()
 
     plan_opt = opt("torchci_plan")
@@ -100,7 +104,9 @@ def resolve_settings(
     if plan_file is not None and not plan_file.is_absolute():
         plan_file = Path(config.invocation_params.dir) / plan_file
     if plan_file is not None and not plan_file.parent.is_dir():
-        raise pytest.UsageError(f"--torchci-plan {plan_opt}: the folder {plan_file.parent} does not exist")
+        raise pytest.UsageError(
+            f"--torchci-plan {plan_opt}: the folder {plan_file.parent} does not exist"
+        )
 
     suites_opt = opt("torchci_suites")
     suites_dir = None

@@ -237,13 +237,16 @@ class _Loader:
             raise src.error(
                 table,
                 where.split("[")[0],
-                f"{where} must hold exactly one of {', '.join(self._VERBS)}; it holds {verbs or sorted(raw)}",
+                f"{where} must hold exactly one of {', '.join(self._VERBS)}; "
+                f"it holds {verbs or sorted(raw)}",
             )
         kind = verbs[0]
         allowed = self._ALLOWED.get(kind, frozenset()) | {kind, "when"}
         extra = sorted(set(raw) - allowed)
         if extra:
-            raise src.error(table, extra[0], f"{where}: unknown field {extra[0]!r} for a {kind!r} step")
+            raise src.error(
+                table, extra[0], f"{where}: unknown field {extra[0]!r} for a {kind!r} step"
+            )
         when = self.condition(src, table, "when", raw["when"]) if "when" in raw else None
         value = raw[kind]
         fields: dict[str, Any] = {"kind": kind, "where": f"[{table}].{where}", "when": when}
@@ -319,7 +322,9 @@ class _Loader:
             if "retry" in raw:
                 r = raw["retry"]
                 if not isinstance(r, list) or not all(isinstance(x, (int, float)) for x in r):
-                    raise src.error(table, "retry", f"{where}: retry is a list of pauses in seconds")
+                    raise src.error(
+                        table, "retry", f"{where}: retry is a list of pauses in seconds"
+                    )
                 fields["retry"] = tuple(float(x) for x in r)
         return Step(**fields)
 
@@ -406,7 +411,9 @@ def load_suites(directory: Path | None = None) -> SuiteData:
             if not isinstance(raw, dict):
                 raise src.error(None, name, "a suite must be a table")
             if name in suites:
-                raise src.error(name, None, f"suite {name!r} is also defined in {suites[name].where}")
+                raise src.error(
+                    name, None, f"suite {name!r} is also defined in {suites[name].where}"
+                )
             suites[name] = _load_suite(loader, src, name, raw, families)
     return SuiteData(traits, suites, routes, prelude, preamble, families, str(directory))
 
@@ -451,9 +458,7 @@ def _load_routes(
     raw_pre = doc.get("preamble", [])
     if not isinstance(raw_pre, list):
         raise src.error(None, "preamble", "must be a list of calls")
-    preamble = tuple(
-        _load_entry(loader, src, f"preamble[{j}]", e) for j, e in enumerate(raw_pre)
-    )
+    preamble = tuple(_load_entry(loader, src, f"preamble[{j}]", e) for j, e in enumerate(raw_pre))
     rules: list[RouteRule] = []
     raw_rules = doc.get("route", [])
     if not isinstance(raw_rules, list):

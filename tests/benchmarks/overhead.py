@@ -1,0 +1,83 @@
+"""The plugin's overhead: N trivial suites (each runs `true`) through pytest-torchci,
+against the same N commands in a bare `subprocess.run` loop. Whole-process wall times.
+
+    python tests/benchmarks/overhead.py [N]
+
+The last line reads `RESULT items=N plugin_s=.. bare_s=.. ratio=..`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+BARE = """
+import subprocess, sys
+for _ in range(int(sys.argv[1])):
+    subprocess.run(["true"], check=True)
+"""
+
+
+def write_suites(folder: Path, n: int) -> None:
+    folder.mkdir()
+    (folder / "traits.toml").write_text(
+        '[traits]\nbench = { var = "TEST_CONFIG", glob = "bench", help = "the benchmark" }\n'
+    )
+    calls = ", ".join(f'{{ call = "trivial", args = ["{i}"] }}' for i in range(n))
+    (folder / "routes.toml").write_text(
+        textwrap.dedent(
+            f"""
+            [[route]]
+            cites = "the benchmark's one branch"
+            when = "bench"
+            calls = [{calls}]
+            """
+        )
+    )
+    (folder / "bench.toml").write_text(
+        textwrap.dedent(
+            """
+            [trivial]
+            cites = "a suite that runs true"
+            params = ["i"]
+            steps = [{ run = ["true"] }]
+            """
+        )
+    )
+
+
+def timed(argv: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    work = Path(tempfile.mkdtemp(prefix="torchci-bench-"))
+    try:
+        write_suites(work / "suites", n)
+        (work / "checkout").mkdir()
+        (work / "bare.py").write_text(BARE)
+        plugin_argv = [
+            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            "--torchci-config=bench", f"--torchci-suites={work / 'suites'}",
+            f"--torchci-root={work / 'checkout'}",
+        ]  # fmt: skip
+        bare_argv = [sys.executable, str(work / "bare.py"), str(n)]
+        timed(plugin_argv, work)  # warm the caches once
+        plugin_s = min(timed(plugin_argv, work) for _ in range(3))
+        bare_s = min(timed(bare_argv, work) for _ in range(3))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"RESULT items={n} plugin_s={plugin_s:.3f} bare_s={bare_s:.3f} ratio={plugin_s / bare_s:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
