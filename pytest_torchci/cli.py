@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -63,8 +64,9 @@ def _plan(args: argparse.Namespace) -> int:
         stream: TextIO
         with open(args.jobs, encoding="utf-8") if args.jobs != "-" else sys.stdin as stream:
             out = sys.stdout
+            base_env = dict(os.environ) if args.inherit_env else None
             for job in read_jobs(stream, args.jobs):
-                plan = plan_job(data, job, root).plan
+                plan = plan_job(data, job, root, base_env=base_env).plan
                 out.write(json.dumps(plan.as_json()) + "\n")
     except (SuiteDataError, JobInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -82,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--jobs", required=True, help="JSON lines of jobs ('-' for stdin)")
     plan.add_argument("--root", default=".", help="the PyTorch checkout (default: .)")
     plan.add_argument("--suites", help="a suites folder instead of the installed one")
+    plan.add_argument(
+        "--inherit-env",
+        action="store_true",
+        help="plan from this process's environment plus the job's variables (as a pytest "
+        "run does); by default a job starts from its own variables alone, as in the traces",
+    )
     plan.set_defaults(func=_plan)
     return parser
 

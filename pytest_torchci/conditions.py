@@ -240,6 +240,15 @@ class _Parser:
             return _Not(self.parse_not())
         return self.parse_atom()
 
+    def refuse_trait_variable(self, tok: _Tok) -> None:
+        names = re.findall(r"\$\{?(\w+)", tok.text) if tok.kind in ("var", "str", "fn") else []
+        for name in names:
+            if name in TRAIT_ONLY_VARIABLES:
+                raise ConditionError(
+                    f"condition {self.source!r} tests ${name} directly: "
+                    "name the test as a trait in traits.toml and use the trait"
+                )
+
     def parse_atom(self) -> _Node:
         tok = self.take()
         if tok.kind == "lp":
@@ -249,19 +258,19 @@ class _Parser:
                 raise ConditionError(f"missing ')' in condition {self.source!r}")
             return node
         if tok.kind == "word":
-            return _Trait(tok.text)
+            nxt = self.peek()
+            if nxt is None or nxt.kind != "op":
+                return _Trait(tok.text)
+            tok = _Tok("str", f"'{tok.text}'")
         if tok.kind in ("var", "str", "num", "fn"):
-            if tok.kind == "var" and tok.text.strip("${}") in TRAIT_ONLY_VARIABLES:
-                raise ConditionError(
-                    f"condition {self.source!r} tests {tok.text} directly: "
-                    "name the test as a trait in traits.toml and use the trait"
-                )
+            self.refuse_trait_variable(tok)
             nxt = self.peek()
             if nxt is not None and nxt.kind == "op":
                 self.take()
                 right = self.take()
                 if right.kind not in ("var", "str", "num", "fn", "word"):
                     raise ConditionError(f"bad right operand {right.text!r} in {self.source!r}")
+                self.refuse_trait_variable(right)
                 if right.kind == "word":
                     right = _Tok("str", f"'{right.text}'")
                 return _Test(tok, nxt.text, right, self.source)

@@ -69,20 +69,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _register_markers(config: pytest.Config, data: SuiteData) -> None:
-    for name, text in data.families.items():
+    families = dict(data.families)
+    for suite in data.suites.values():
+        families.setdefault(suite.family, "suite family")
+    for name, text in families.items():
         config.addinivalue_line("markers", f"{name}: suite family: {text}")
     for trait in data.traits.values():
         test = f"{trait.var} {'matches' if trait.kind == 'glob' else '=~'} {trait.pattern}"
         config.addinivalue_line("markers", f"{trait.name}: job trait: {test} ({trait.help})")
     extra = {m for s in data.suites.values() for m in s.markers}
     extra |= {m for r in data.routes for e in r.entries for m in e.markers}
-    for name in sorted(extra - set(data.families) - set(data.traits)):
+    for name in sorted(extra - set(families) - set(data.traits)):
         config.addinivalue_line("markers", f"{name}: suite marker")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    if not config.getoption("torchci_config"):
+    if config.getoption("torchci_config") is None:
         with contextlib.suppress(SuiteDataError):
             _register_markers(config, load_suites())
         return

@@ -63,6 +63,12 @@ def child_env(base: Mapping[str, str], delta: Mapping[str, str | None]) -> dict[
     return env
 
 
+def path_first(path: str, folder: str) -> str:
+    """``path`` with ``folder`` moved to its front."""
+    parts = [p for p in path.split(os.pathsep) if p and p != folder]
+    return os.pathsep.join([folder, *parts])
+
+
 def stop_group(proc: subprocess.Popen[bytes], grace: tuple[float, float] = GRACE_SECONDS) -> None:
     """SIGINT the process group (so pytest children flush their XML), then SIGTERM, then
     SIGKILL; afterwards nothing of the group is left."""
@@ -91,6 +97,7 @@ class RunOptions:
     live: TextIO | None = None
     timeout: float | None = None
     grace: tuple[float, float] = GRACE_SECONDS
+    path_first: str | None = None
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
 
 
@@ -117,6 +124,8 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
     if not cwd.is_absolute():
         cwd = options.root / cwd
     env = child_env(options.base_env, command.env)
+    if options.path_first:
+        env["PATH"] = path_first(env.get("PATH", ""), options.path_first)
     sinks: list[IO[str] | TextIO] = [s for s in (options.log, options.live) if s is not None]
     header = f"$ {' '.join(command.argv)}    (in {command.cwd})\n"
     for sink in sinks:

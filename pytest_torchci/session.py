@@ -12,7 +12,7 @@ import re
 import shlex
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,10 +146,11 @@ class Runtime:
         records = [] if records is None else records
         cites = unit.suite.cites if unit.suite is not None else unit.entry.where
         with self._log(unit) as (log, log_path):
-            base_env = interpreter_env(os.environ)
+            base_env = dict(os.environ)
             options = RunOptions(
                 root=self.settings.root,
                 base_env=base_env,
+                path_first=os.path.dirname(sys.executable),
                 log=log,
                 live=sys.stdout,
             )
@@ -266,17 +267,6 @@ class Runtime:
                 self.dry_run(unit)
                 continue
             self.execute(unit, phase="teardown")
-
-
-def interpreter_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment suites start from: pytest's, with the folder of the interpreter
-    running pytest first on PATH, so that ``python`` in a suite is that interpreter."""
-    env = dict(environ)
-    bindir = os.path.dirname(sys.executable)
-    parts = env.get("PATH", "").split(os.pathsep) if env.get("PATH") else []
-    if not parts or parts[0] != bindir:
-        env["PATH"] = os.pathsep.join([bindir, *[p for p in parts if p != bindir]])
-    return env
 
 
 def _commands_json(commands: list[Command] | tuple[Command, ...]) -> str:

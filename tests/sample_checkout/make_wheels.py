@@ -68,9 +68,7 @@ def build_wheel(name: str, out_dir: Path) -> Path:
     filename, members = wheel_files(name)
     dist_info = next(p.split("/")[0] for p in members if p.endswith("/WHEEL"))
     record_path = f"{dist_info}/RECORD"
-    record_lines = [
-        f"{path},{record_hash(data)},{len(data)}" for path, data in members.items()
-    ]
+    record_lines = [f"{path},{record_hash(data)},{len(data)}" for path, data in members.items()]
     record_lines.append(f"{record_path},,")
     members[record_path] = ("\n".join(record_lines) + "\n").encode("utf-8")
 

@@ -278,9 +278,7 @@ def pytest_argv(name: str, xml: Path, args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def run_python_test(
-    name: str, args: argparse.Namespace, env: dict[str, str]
-) -> Outcome:
+def run_python_test(name: str, args: argparse.Namespace, env: dict[str, str]) -> Outcome:
     """Run one test file in a child pytest with cwd=test/ and return its outcome."""
     xml = report_path(name)
     xml.parent.mkdir(parents=True, exist_ok=True)

@@ -4,10 +4,7 @@
 def matmul(a: list[list[int]], b: list[list[int]]) -> list[list[int]]:
     """Multiply two small integer matrices."""
     return [
-        [
-            sum(x * y for x, y in zip(row, col, strict=True))
-            for col in zip(*b, strict=True)
-        ]
+        [sum(x * y for x, y in zip(row, col, strict=True)) for col in zip(*b, strict=True)]
         for row in a
     ]
 

@@ -47,9 +47,7 @@ def _crash_if_debug_asserts_fail(value: int) -> None:
     del value
 
 
-__config__ = types.ModuleType(
-    "torch.__config__", "Build configuration (sample stand-in)."
-)
+__config__ = types.ModuleType("torch.__config__", "Build configuration (sample stand-in).")
 __config__.show = _show  # type: ignore[attr-defined]
 __config__.parallel_info = _parallel_info  # type: ignore[attr-defined]
 

@@ -10,9 +10,7 @@ import sys
 
 def main() -> int:
     """Print a success line and return exit status 0."""
-    print(
-        f"All required checks passed (sample checkout, Python {sys.version.split()[0]})"
-    )
+    print(f"All required checks passed (sample checkout, Python {sys.version.split()[0]})")
     return 0
 
 

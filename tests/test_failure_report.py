@@ -1,0 +1,121 @@
+"""What a failing suite's report says: the command, how it ended, its output and its log."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import signal
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_torchci.runner import describe_status
+
+EXIT_3 = [sys.executable, "-c", "import sys; print('line'); print('last words'); sys.exit(3)"]
+SEGV = [
+    sys.executable,
+    "-c",
+    "import os, signal; print('about to crash', flush=True); os.kill(os.getpid(), signal.SIGSEGV)",
+]
+BUILD = "linux-demo-py3.11"
+
+
+def run_demo(
+    pytester: pytest.Pytester, suites: Path, *extra: str
+) -> tuple[pytest.RunResult, Path, Path]:
+    checkout = pytester.path / "checkout"
+    checkout.mkdir()
+    xml = pytester.path / "out.xml"
+    result = pytester.runpytest_subprocess(
+        "--torchci-config=demo",
+        f"--torchci-build-env={BUILD}",
+        f"--torchci-suites={suites}",
+        f"--torchci-root={checkout}",
+        f"--junitxml={xml}",
+        *extra,
+    )
+    return result, checkout, xml
+
+
+def properties(xml: Path) -> tuple[ET.Element, dict[str, str]]:
+    root = ET.parse(xml).getroot()
+    (case,) = root.iter("testcase")
+    props = {p.get("name", ""): p.get("value", "") for p in case.iter("property")}
+    return case, props
+
+
+def test_failing_command_report(pytester: pytest.Pytester, make_suites: Any) -> None:
+    result, checkout, xml = run_demo(pytester, make_suites(argv=EXIT_3))
+    result.assert_outcomes(failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    log = checkout / "test" / "test-reports" / "torchci-logs" / "demo_suite.log"
+    result.stdout.fnmatch_lines(
+        [
+            "demo_suite failed (demo: demo_suite())",
+            f"command: {shlex.join(EXIT_3)}",
+            "     in: .",
+            f"   exit: {describe_status(3)}",
+            "--- last 2 lines of output ---",
+            "line",
+            "last words",
+            f"--- full log: {log}",
+        ]
+    )
+    assert describe_status(3) == "exited with status 3"
+    assert "Traceback" not in result.stdout.str()
+    text = log.read_text()
+    assert "line\nlast words\n" in text
+    assert sys.executable in text
+
+    case, props = properties(xml)
+    assert case.get("name") == "demo_suite"
+    assert case.get("classname") == "torchci"
+    (failure,) = case.iter("failure")
+    assert describe_status(3) in (failure.text or "")
+    assert props["call"] == "demo_suite"
+    assert props["args"] == ""
+    assert props["exit_status"] == "3"
+    assert float(props["duration"]) >= 0
+    assert props["build_environment"] == BUILD
+    assert props["test_config"] == "demo"
+    assert props["shard"] == "1/1"
+    assert json.loads(props["commands"]) == [shlex.join(EXIT_3)]
+    assert props["log"] == str(log)
+
+
+def test_killed_by_a_signal(pytester: pytest.Pytester, make_suites: Any) -> None:
+    result, _, xml = run_demo(pytester, make_suites(argv=SEGV))
+    result.assert_outcomes(failed=1)
+    status = describe_status(-signal.SIGSEGV)
+    assert "SIGSEGV" in status
+    result.stdout.fnmatch_lines([f"   exit: {status}", "about to crash"])
+    _, props = properties(xml)
+    assert props["exit_status"] == str(-signal.SIGSEGV)
+
+
+def test_command_that_cannot_start(pytester: pytest.Pytester, make_suites: Any) -> None:
+    missing = str(pytester.path / "no-such-tool")
+    result, _, xml = run_demo(pytester, make_suites(argv=[missing, "--flag"]))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"command: {missing} --flag",
+            f"   exit: {describe_status(127)}",
+            f"cannot start '{missing}'*",
+        ]
+    )
+    _, props = properties(xml)
+    assert props["exit_status"] == "127"
+
+
+def test_passing_command_properties(pytester: pytest.Pytester, make_suites: Any) -> None:
+    ok = [sys.executable, "-c", "print('fine')"]
+    result, _, xml = run_demo(pytester, make_suites(argv=ok), "-rA")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["fine"])
+    _, props = properties(xml)
+    assert props["exit_status"] == "0"
+    assert json.loads(props["commands"]) == [shlex.join(ok)]
