@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         "run does); by default a job starts from its own variables alone, as in the traces",
     )
     plan.set_defaults(func=_plan)
+    from .validate.cli import add_arguments, run
+
+    validate = sub.add_parser("validate", help="compare a test.sh with the plugin, job by job")
+    add_arguments(validate)
+    validate.set_defaults(func=run)
     return parser
 
 
@@ -102,3 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def plan_main() -> int:
     return main(["plan", *sys.argv[1:]])
+
+
+def validate_main() -> int:
+    return main(["validate", *sys.argv[1:]])

@@ -57,6 +57,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="collect and report every command without starting any process",
     )
     group.addoption(
+        "--torchci-no-setup",
+        action="store_true",
+        default=False,
+        help="skip the setup calls (installs): the environment is already set up",
+    )
+    group.addoption(
         "--torchci-suites",
         metavar="DIR",
         help="a suites folder to use instead of the installed one",

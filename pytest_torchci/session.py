@@ -195,6 +195,8 @@ class Runtime:
             print(f"  ({c.cwd}) {env + ' ' if env else ''}{shlex.join(c.argv)}")
 
     def run_setups(self, item: SuiteItem) -> None:
+        if self.settings.no_setup:
+            return
         for unit in self.job_plan.units:
             if unit.index >= item.unit.index:
                 break

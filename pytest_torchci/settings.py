@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["Settings", "parse_shard", "resolve_settings"]
+__all__ = ["Settings", "parse_shard", "parse_shard_text", "resolve_settings"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Settings:
     suites_dir: Path | None
     log_dir: Path
     selectors: tuple[str, ...] = ()
+    no_setup: bool = False
 
 
 def _whole_number(value: str, source: str, what: str, *, allow_zero: bool) -> int:
@@ -40,6 +41,14 @@ def _whole_number(value: str, source: str, what: str, *, allow_zero: bool) -> in
     if number == 0 and not allow_zero:
         raise pytest.UsageError(f"{source}: {what} must be at least 1, not {value!r}")
     return number
+
+
+def parse_shard_text(value: str, source: str) -> tuple[str, str]:
+    """:func:`parse_shard` for code outside pytest: raises ValueError."""
+    try:
+        return parse_shard(value, source)
+    except pytest.UsageError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def parse_shard(value: str, source: str) -> tuple[str, str]:
@@ -130,6 +139,7 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         root=root,
         plan_file=plan_file,
         dry_run=bool(opt("torchci_dry_run")),
+        no_setup=bool(opt("torchci_no_setup")),
         suites_dir=suites_dir,
         log_dir=log_dir,
     )

@@ -73,8 +73,18 @@ def main() -> int:
         timed(plugin_argv, work)  # warm the caches once
         plugin_s = min(timed(plugin_argv, work) for _ in range(3))
         bare_s = min(timed(bare_argv, work) for _ in range(3))
+        collect_s = min(timed([*plugin_argv, "--collect-only"], work) for _ in range(3))
+        empty_s = min(timed([sys.executable, "-c", "pass"], work) for _ in range(3))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    print(
+        f"start-up: pytest with the plugin, collecting the {n} items: {collect_s:.3f} s; "
+        f"bare python: {empty_s:.3f} s"
+    )
+    print(
+        f"per item: plugin {(plugin_s - collect_s) / n * 1000:.2f} ms, "
+        f"bare subprocess.run {(bare_s - empty_s) / n * 1000:.2f} ms"
+    )
     ratio = plugin_s / bare_s
     print(f"RESULT items={n} plugin_s={plugin_s:.3f} bare_s={bare_s:.3f} ratio={ratio:.2f}")
     return 0

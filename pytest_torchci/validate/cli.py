@@ -1,0 +1,118 @@
+"""``python -m pytest_torchci validate`` (``torchci-validate``): where the plugin and a
+test.sh disagree, job by job.
+
+Dry mode (the default) traces the script under stubs in a sandbox and plans the same
+jobs with the plugin against the same sandbox. Real mode (``--real-run``) runs one
+function of the script and the plugin's matching item on a real checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ..cli import JobInputError
+from ..model import Job
+from ..planner import plan_job
+from ..settings import parse_shard_text
+from ..suite_data import SuiteData, SuiteDataError, load_suites
+from .compare import Comparison, compare_job
+from .jobs import jobs_from_file, jobs_from_workflows
+from .report import write_json, write_markdown, write_summary
+from .trace import TraceError, build_sandbox, run_trace, sandbox_env
+
+__all__ = ["main", "validate_job"]
+
+
+def validate_job(test_sh: Path, data: SuiteData, job: Job, *, timeout: float = 300.0) -> Comparison:
+    """Plan and trace ``job`` against one fresh sandbox; compare the two."""
+    where = Path(tempfile.mkdtemp(prefix="torchci-validate-"))
+    try:
+        paths = build_sandbox(test_sh, where)
+        env = sandbox_env(paths, job)
+        plan = plan_job(data, job, paths["checkout"], base_env=env).plan
+        trace = run_trace(paths, job, env, timeout=timeout)
+        return compare_job(trace, plan)
+    except TraceError as exc:
+        return Comparison(
+            job.as_json(), {"calls": False, "commands": False, "env": False}, error=str(exc)
+        )
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def _jobs(args: argparse.Namespace) -> list[Job]:
+    if args.jobs:
+        return jobs_from_file(Path(args.jobs))
+    if args.workflows:
+        return jobs_from_workflows(Path(args.workflows))
+    if args.config is None:
+        raise JobInputError("no jobs: give --jobs FILE, --workflows DIR or --config NAME")
+    shard, num = parse_shard_text(args.shard or "1/1", f"--shard {args.shard}")
+    return [Job(args.build_env or "", args.config, shard, num)]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--test-sh", required=True, help="the test.sh to compare (helpers beside it)"
+    )
+    src = parser.add_argument_group("jobs (one of)")
+    src.add_argument("--jobs", help="JSON lines of jobs, or a CSV job matrix")
+    src.add_argument("--workflows", help="a checkout's .github/workflows folder")
+    src.add_argument("--config", help="one job: its TEST_CONFIG")
+    src.add_argument("--build-env", help="one job: its BUILD_ENVIRONMENT")
+    src.add_argument("--shard", help="one job: N/M (default 1/1)")
+    parser.add_argument("--suites", help="a suites folder instead of the installed one")
+    parser.add_argument(
+        "-j", "--jobs-parallel", type=int, default=1, dest="parallel", help="jobs at once"
+    )
+    parser.add_argument("--report", help="write a Markdown report to this file")
+    parser.add_argument("--json", help="write the verdicts as JSON to this file")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per traced job")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list agreeing jobs too")
+    real = parser.add_argument_group("real mode")
+    real.add_argument("--real-run", action="store_true", help="run one function for real")
+    real.add_argument("--root", help="the checkout to run in (real mode)")
+    real.add_argument("--call", help="the test.sh function to run (real mode)")
+    real.add_argument("--args", nargs="*", default=None, help="its arguments (real mode)")
+
+
+def run(args: argparse.Namespace) -> int:
+    test_sh = Path(args.test_sh)
+    if not test_sh.is_file():
+        print(f"error: --test-sh {args.test_sh}: no such file", file=sys.stderr)
+        return 2
+    try:
+        data = load_suites(Path(args.suites) if args.suites else None)
+        jobs = _jobs(args)
+    except (SuiteDataError, JobInputError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.real_run:
+        from .real import real_run
+
+        return real_run(args, test_sh, data, jobs)
+    if args.parallel < 1:
+        print("error: -j must be at least 1", file=sys.stderr)
+        return 2
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        results = list(
+            pool.map(lambda j: validate_job(test_sh, data, j, timeout=args.timeout), jobs)
+        )
+    write_summary(results, sys.stdout, verbose=args.verbose)
+    if args.report:
+        write_markdown(results, Path(args.report))
+    if args.json:
+        write_json(results, Path(args.json))
+    return 0 if all(r.agree for r in results) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="torchci-validate", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
