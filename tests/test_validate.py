@@ -225,20 +225,22 @@ def test_compare_job_levels_with_a_hand_made_trace() -> None:
     from pytest_torchci.validate.trace import Trace
 
     job = Job("b", "c")
+    script = {
+        "argv": ["python", "x.py", f"{plan_root}/out"],
+        "cwd": ".",
+        "env": {"TORCH_X": "1", "HOME": "/h"},
+        "fn": "f",
+        "phase": "dispatch",
+    }
+    other = {"argv": ["git", "status"], "cwd": ".", "env": {}, "fn": "f", "phase": "dispatch"}
     trace = Trace(
         job,
         calls=[{"fn": "f", "args": ["1"], "depth": 0}, {"fn": "g", "args": [], "depth": 1}],
-        commands=[
-            {"argv": ["python", "x.py", f"{plan_root}/out"], "cwd": ".", "env": {"TORCH_X": "1", "HOME": "/h"}, "fn": "f", "phase": "dispatch"},
-            {"argv": ["git", "status"], "cwd": ".", "env": {}, "fn": "f", "phase": "dispatch"},
-        ],
+        commands=[script, other],
         exit=0,
         root=plan_root,
-    )  # fmt: skip
-    plan = Plan(
-        job,
-        plan_root,
-        {"TORCH_X": "1"},
-        (PlanStep("f", ("1",), "test", "torchci::f[1]", {}, (Command(("python", "x.py", f"{plan_root}/out")),)),),
-    )  # fmt: skip
+    )
+    command = Command(("python", "x.py", f"{plan_root}/out"))
+    step = PlanStep("f", ("1",), "test", "torchci::f[1]", {}, (command,))
+    plan = Plan(job, plan_root, {"TORCH_X": "1"}, (step,))
     assert compare_job(trace, plan).agree
