@@ -75,5 +75,5 @@ exit 0
 STUB_TOOLS = (
     "python", "python3", "pip", "pip3", "git", "sudo", "nvidia-smi", "rocminfo",
     "xpu-smi", "lscpu", "taskset", "mpiexec", "clang", "gcc", "tlparse", "pytest",
-    "conda", "sccache", "ccache", "patch", "jq", "wget", "curl", "ninja", "cmake",
+    "conda", "patch", "jq", "wget", "curl", "ninja", "cmake",
 )  # fmt: skip
