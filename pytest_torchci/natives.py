@@ -249,3 +249,7 @@ def _find_file(ctx: NativeContext, folder: str, name: str) -> str:
     if not base.is_dir():
         return ""
     return "\n".join(str(p) for p in sorted(base.rglob(name)))
+
+
+# The suites' own natives register themselves on import.
+from . import natives_bench, natives_misc  # noqa: E402, F401
