@@ -531,6 +531,16 @@ class Engine:
                 break
         if step.capture is not None:
             self.assign(state, step.capture, result.output.rstrip("\n"))
+        if step.expect_fail:
+            # `! cmd`: the check passes only when the command fails.
+            if result.returncode == 0 and not self.planning:
+                raise SuiteFailure(
+                    f"command {' '.join(command.argv)!r} was expected to fail and exited 0",
+                    1,
+                    command,
+                    result,
+                )
+            return 0
         if step.status_to is not None:
             self.assign(state, step.status_to, str(result.returncode))
             return 0

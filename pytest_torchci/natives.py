@@ -193,6 +193,17 @@ def call_native(
         raise NativeError(f"@{name}() called with {len(args)} arguments: {exc}") from None
 
 
+@native("read_file")
+def _read_file(ctx: NativeContext, path: str) -> str:
+    """``< FILE``: a file's text (empty when planning and the file is not there)."""
+    try:
+        return ctx.path(path).read_text(encoding="utf-8")
+    except OSError:
+        if ctx.planning:
+            return ""
+        raise NativeError(f"cannot read {path}") from None
+
+
 @native("last_line")
 def _last_line(ctx: NativeContext, text: str) -> str:
     """``| tail -n 1``."""
@@ -252,4 +263,4 @@ def _find_file(ctx: NativeContext, folder: str, name: str) -> str:
 
 
 # The suites' own natives register themselves on import.
-from . import natives_bench, natives_misc  # noqa: E402, F401
+from . import natives_bench, natives_compat, natives_misc  # noqa: E402, F401

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .engine import CommandResult, Engine, Frame, ScriptExit, State, SuiteFailure
+from .engine import CommandResult, Engine, Executor, Frame, ScriptExit, State, SuiteFailure
 from .model import Command, Job, Plan, PlanStep, Role
 from .suite_data import RouteEntry, RouteRule, Suite, SuiteData
 
@@ -21,13 +21,20 @@ NODE_PREFIX = "torchci"
 
 
 class Recorder:
-    """An executor that records each command and reports success."""
+    """An executor that records each command and reports success.
 
-    def __init__(self) -> None:
+    With ``query``, commands whose output the script reads (``$(...)``) run for real
+    through it, so that a plan made on a CI machine holds what that machine answers.
+    """
+
+    def __init__(self, query: Executor | None = None) -> None:
         self.commands: list[Command] = []
+        self.query = query
 
     def __call__(self, command: Command, *, capture: bool) -> CommandResult:
         self.commands.append(command)
+        if capture and self.query is not None:
+            return self.query(command, capture=True)
         return CommandResult(0, "")
 
     def take(self) -> list[Command]:
@@ -91,17 +98,25 @@ def plan_job(
     root: Path,
     *,
     base_env: Mapping[str, str] | None = None,
+    query: Executor | None = None,
 ) -> JobPlan:
-    """Plan ``job`` against the checkout at ``root``."""
-    recorder = Recorder()
+    """Plan ``job`` against the checkout at ``root``.
+
+    ``query`` runs the commands whose output the script reads; without it they answer
+    nothing, as stubs would.
+    """
+    recorder = Recorder(query)
     engine = Engine(data, job, root, recorder, base_env=base_env, planning=True)
     state = State()
     error: str | None = None
+    prelude_entry = RouteEntry(
+        where="prelude.toml", inline="prelude", role="setup", steps=data.prelude
+    )
     try:
-        engine.run_steps(data.prelude, state)
+        run_entry(engine, prelude_entry, state, ())
     except SuiteFailure as exc:
         error = f"prelude: {exc.message}"
-    recorder.take()
+    prelude_commands = recorder.take()
     base = engine.base
 
     def norm(env: Mapping[str, str | None]) -> dict[str, str | None]:
@@ -113,9 +128,23 @@ def plan_job(
         }
 
     job_env = norm(state.env)
-    rule = match_route(engine, state, data.routes) if error is None else None
     units: list[Unit] = []
     steps: list[PlanStep] = []
+    if data.prelude:
+        prelude_step = PlanStep(
+            call=None,
+            args=(),
+            role="setup",
+            nodeid=None,
+            env={},
+            commands=tuple(
+                Command(c.argv, c.cwd, env_delta(norm(c.env), job_env), c.fn, c.stdin, c.stdout)
+                for c in prelude_commands
+            ),
+        )
+        steps.append(prelude_step)
+        units.append(Unit(0, "prelude", prelude_entry, None, "setup", State(), prelude_step))
+    rule = match_route(engine, state, data.routes) if error is None else None
     names: dict[str, int] = {}
     if rule is None and error is None:
         error = "no dispatch branch matched"

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from .engine import CommandResult, Executor
 from .items import JobDirectory, SuiteItem
-from .model import Job
+from .model import Command, Job
 from .planner import NODE_PREFIX, plan_job
 from .session import RUNTIME_KEY, Runtime
 from .settings import resolve_settings
@@ -115,7 +116,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.args = [str(config.rootpath)]
 
     job = Job(settings.build_environment, settings.config, settings.shard, settings.num_shards)
-    job_plan = plan_job(data, job, settings.root, base_env=_environ())
+    query = None if settings.dry_run else _query_executor(settings.root)
+    job_plan = plan_job(data, job, settings.root, base_env=_environ(), query=query)
     settings = type(settings)(**{**settings.__dict__, "selectors": tuple(selectors)})
     runtime = Runtime(
         settings,
@@ -128,6 +130,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUNTIME_KEY] = runtime
     if settings.plan_file is not None and not hasattr(config, "workerinput"):
         settings.plan_file.write_text(json.dumps(job_plan.plan.as_json(), indent=1) + "\n")
+
+
+def _query_executor(root: Path) -> Executor:
+    """Runs the commands whose output the plan reads (``$(nvidia-smi ...)``), quietly."""
+    from .runner import RunOptions, run_command
+
+    options = RunOptions(root=root, base_env=_environ(), timeout=120.0)
+
+    def query(command: Command, *, capture: bool) -> CommandResult:
+        return run_command(command, options, capture=capture)
+
+    return query
 
 
 def _environ() -> dict[str, str]:

@@ -65,6 +65,7 @@ class Step:
     retry: tuple[float, ...] = ()
     stdin: str | None = None
     stdout: str | None = None
+    expect_fail: bool = False
     target: str = ""
     args: tuple[str, ...] = ()
     assign: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
@@ -219,7 +220,17 @@ class _Loader:
     )  # fmt: skip
     _ALLOWED: Mapping[str, frozenset[str]] = {
         "run": frozenset(
-            {"cwd", "env", "allow_fail", "status_to", "capture", "retry", "stdin", "stdout"}
+            {
+                "cwd",
+                "env",
+                "allow_fail",
+                "status_to",
+                "capture",
+                "retry",
+                "stdin",
+                "stdout",
+                "expect_fail",
+            }
         ),
         "call": frozenset({"args", "env", "allow_fail", "status_to", "retry"}),
         "native": frozenset({"args", "capture"}),
@@ -259,6 +270,10 @@ class _Loader:
             for opt in ("capture", "stdin", "stdout"):
                 if opt in raw:
                     fields[opt] = _str(src, table, opt, raw[opt])
+            if "expect_fail" in raw:
+                if not isinstance(raw["expect_fail"], bool):
+                    raise src.error(table, "expect_fail", f"{where}: expect_fail is true or false")
+                fields["expect_fail"] = raw["expect_fail"]
         elif kind == "call":
             fields["target"] = _str(src, table, "call", value)
             fields["args"] = _strs(src, table, "args", raw.get("args", []))

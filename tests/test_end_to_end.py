@@ -136,6 +136,10 @@ def test_shard_3_of_3_runs_for_real(
 
     # The hook replaced the wheel install; nothing was installed.
     hook_calls = [json.loads(line) for line in (e2e_checkout / HOOK_LOG).read_text().splitlines()]
+    # The prelude's `pip uninstall -y onnxruntime` went through the hook too.
+    prelude = [c for c in hook_calls if c["suite"] == "prelude"]
+    assert prelude and prelude[0]["argv"][:3] == ["pip", "uninstall", "-y"]
+    hook_calls = [c for c in hook_calls if c["suite"] != "prelude"]
     assert [c["suite"] for c in hook_calls] == ["install_torchvision"]
     assert hook_calls[0]["argv"][:5] == ["python3", "-mpip", "install", "--no-index", "--no-deps"]
     assert hook_calls[0]["argv"][5].startswith("dist/vision/torchci_sample_vision-")

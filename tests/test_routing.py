@@ -165,11 +165,15 @@ def test_route(
     assert _calls(result.plan) == expected
 
 
-def test_every_branch_runs_the_torch_config_preamble_first(
+def test_every_branch_runs_the_prelude_then_the_torch_config_preamble(
     suites: pytest_torchci.SuiteData, checkout: Path
 ) -> None:
     plan = plan_job(suites, Job(CPU, "default", "1", "1"), checkout).plan
-    first = plan.steps[0]
+    prelude, first = plan.steps[0], plan.steps[1]
+    assert (prelude.call, prelude.role, prelude.nodeid) == (None, "setup", None)
+    # The prelude's own checks: onnxruntime removed, the debug-assert check (not a debug build).
+    assert ("pip", "uninstall", "-y", "onnxruntime") in [c.argv for c in prelude.commands]
+    assert any("_crash_if_debug_asserts_fail" in c.argv[-1] for c in prelude.commands)
     assert (first.call, first.role, first.nodeid) == (None, "setup", None)
     assert [c.argv[:2] for c in first.commands] == [("python", "-c"), ("python", "-c")]
     assert {c.cwd for c in first.commands} == {"test"}
