@@ -77,6 +77,25 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _suites_table(args: argparse.Namespace) -> int:
+    from .doc import replace_suite_table
+
+    path = Path(args.readme)
+    try:
+        text = path.read_text(encoding="utf-8")
+        new = replace_suite_table(text, load_suites())
+    except (OSError, ValueError, SuiteDataError) as exc:
+        print(f"error: {args.readme}: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        if new != text:
+            print(f"{args.readme}: the table of suites is stale; run suites-table", file=sys.stderr)
+            return 1
+        return 0
+    path.write_text(new, encoding="utf-8")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pytest_torchci", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
         "run does); by default a job starts from its own variables alone, as in the traces",
     )
     plan.set_defaults(func=_plan)
+    table = sub.add_parser(
+        "suites-table", help="regenerate the README's table of suites (test.sh function -> suite)"
+    )
+    table.add_argument("--readme", default="README.md", help="the file holding the table")
+    table.add_argument("--check", action="store_true", help="exit 1 if the table is stale")
+    table.set_defaults(func=_suites_table)
+
     from .validate.cli import add_arguments, run
 
     validate = sub.add_parser("validate", help="compare a test.sh with the plugin, job by job")

@@ -1,0 +1,41 @@
+"""Planning speed: every job of a jobs file, planned in one process against an empty
+checkout (as the parity traces were made).
+
+    python tests/benchmarks/plan_speed.py [JOBS.jsonl]
+
+Default jobs: ../shared/parity/jobs.jsonl beside the repository. The last line reads
+`RESULT jobs=N seconds=.. per_job_ms=..`.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pytest_torchci.cli import read_jobs
+from pytest_torchci.planner import plan_job
+from pytest_torchci.suite_data import load_suites
+
+
+def main() -> int:
+    default = Path(__file__).resolve().parents[2].parent / "shared" / "parity" / "jobs.jsonl"
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else default
+    with open(path, encoding="utf-8") as stream:
+        jobs = list(read_jobs(stream, str(path)))
+    with tempfile.TemporaryDirectory() as root:
+        (Path(root) / "test").mkdir()
+        start = time.perf_counter()
+        data = load_suites()
+        for job in jobs:
+            plan_job(data, job, Path(root))
+        seconds = time.perf_counter() - start
+    print(
+        f"RESULT jobs={len(jobs)} seconds={seconds:.3f} per_job_ms={seconds / len(jobs) * 1000:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
