@@ -29,9 +29,8 @@ def render_suite_table(data: SuiteData) -> str:
         suite = data.suites[name]
         markers = ", ".join(dict.fromkeys([suite.family, *suite.markers]))
         where = suite.where.split(",")[0]
-        lines.append(
-            f"| `{_function(suite.cites)}` | `{name}` | {suite.role} | {markers} | `suites/{where}` |"
-        )
+        function = _function(suite.cites)
+        lines.append(f"| `{function}` | `{name}` | {suite.role} | {markers} | `suites/{where}` |")
     return "\n".join(lines)
 
 
