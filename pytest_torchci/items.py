@@ -50,6 +50,8 @@ class SuiteItem(pytest.Item):
         self.runtime = runtime
         for name in runtime.markers_for(unit):
             self.add_marker(name)
+        for mark in runtime.device_markers(unit):
+            self.add_marker(mark)
 
     @property
     def suite_name(self) -> str:

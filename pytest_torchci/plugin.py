@@ -64,6 +64,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="skip the setup calls (installs): the environment is already set up",
     )
     group.addoption(
+        "--torchci-devices",
+        metavar="SPEC",
+        help="declare the host's devices instead of discovering them: none, cuda:4, "
+        "cuda:0,2, rocm:8, xpu:2, cuda:8xH100 (default: $TORCHCI_DEVICES, else discovery)",
+    )
+    group.addoption(
+        "--torchci-lock-dir",
+        metavar="DIR",
+        help="device lease locks, on local disk (default: $TORCHCI_LOCK_DIR, else a folder "
+        "in the temp dir)",
+    )
+    group.addoption(
+        "--torchci-slots-per-device",
+        metavar="N",
+        type=int,
+        help="slots per device: N light suites may share a device (default 1)",
+    )
+    group.addoption(
+        "--torchci-require-devices",
+        action="store_true",
+        default=False,
+        help="fail (instead of skip) a suite whose devices or hardware the host lacks",
+    )
+    group.addoption(
         "--torchci-suites",
         metavar="DIR",
         help="a suites folder to use instead of the installed one",
@@ -76,6 +100,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _register_markers(config: pytest.Config, data: SuiteData) -> None:
+    config.addinivalue_line(
+        "markers",
+        "torchci_devices(count, exclusive=True): the suite leases COUNT devices (-1: all of "
+        "the host's), whole devices or one shared slot",
+    )
+    config.addinivalue_line(
+        "markers",
+        "torchci_hardware(*models): the suite runs only where the host has one of these "
+        "models (H100, B200, sm90, ...); elsewhere it is skipped",
+    )
     families = dict(data.families)
     for suite in data.suites.values():
         families.setdefault(suite.family, "suite family")
@@ -193,6 +227,38 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if jp.plan.error:
         lines.append(f"torchci: planning stopped early: {jp.plan.error}")
     return lines
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` in torchci mode: one worker per device slot (CPU count without devices)."""
+    if config.getoption("torchci_config") is None:
+        return None
+    import os
+
+    from .devices import discover
+    from .settings import declared_host
+
+    host = declared_host(config, os.environ) or discover()
+    if host.count == 0:
+        return None
+    return host.count * (config.getoption("torchci_slots_per_device") or 1)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """At -v, say on the terminal what an item waited for (its lease)."""
+    for title, text in report.sections:
+        if title.endswith("torchci lease") and report.when == "call":
+            _LEASE_NOTES.append(text)
+
+
+_LEASE_NOTES: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if terminalreporter.config.getoption("verbose") >= 1 and _LEASE_NOTES:
+        terminalreporter.section("torchci device leases")
+        for note in _LEASE_NOTES:
+            terminalreporter.line(note)
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:

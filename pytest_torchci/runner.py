@@ -98,6 +98,7 @@ class RunOptions:
     timeout: float | None = None
     grace: tuple[float, float] = GRACE_SECONDS
     path_first: str | None = None
+    overrides: Mapping[str, str] = field(default_factory=dict)
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
 
 
@@ -126,6 +127,7 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
     env = child_env(options.base_env, command.env)
     if options.path_first:
         env["PATH"] = path_first(env.get("PATH", ""), options.path_first)
+    env.update(options.overrides)
     sinks: list[IO[str] | TextIO] = [s for s in (options.log, options.live) if s is not None]
     header = f"$ {' '.join(command.argv)}    (in {command.cwd})\n"
     for sink in sinks:

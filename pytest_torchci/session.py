@@ -20,7 +20,9 @@ from typing import IO, TYPE_CHECKING
 
 import pytest
 
+from .devices import Host, discover
 from .engine import CommandResult, Engine, ScriptExit, SuiteFailure
+from .leases import Lease, LeaseError, LeaseManager, Need
 from .model import Command, Job
 from .planner import JobPlan, Unit, run_entry
 from .runner import RunOptions, describe_status, run_command
@@ -95,6 +97,8 @@ class Runtime:
     job_plan: JobPlan
     capture_live: bool
     config: pytest.Config | None = None
+    _host: Host | None = None
+    _leases: LeaseManager | None = None
     setups_done: dict[int, _Outcome] = field(default_factory=dict)
     teardowns_done: set[int] = field(default_factory=set)
     ran: set[int] = field(default_factory=set)
@@ -126,6 +130,106 @@ class Runtime:
         names.extend(unit.entry.markers)
         return list(dict.fromkeys(names))
 
+    # --- devices --------------------------------------------------------------------
+
+    def job_kind(self) -> str | None:
+        """The kind of device the job's build uses (None: a CPU build)."""
+        traits = set(self.job_traits())
+        for kind in ("rocm", "xpu", "cuda"):
+            if kind in traits:
+                return kind
+        return None
+
+    @property
+    def host(self) -> Host:
+        if self._host is None:
+            declared = self.settings.declared_host
+            self._host = declared if declared is not None else discover(prefer=self.job_kind())
+        return self._host
+
+    def device_markers(self, unit: Unit) -> list[pytest.MarkDecorator]:
+        suite = unit.suite
+        if suite is None or unit.role != "test":
+            return []
+        marks = []
+        if self.job_kind() is not None:
+            count = suite.devices
+            if count is None:
+                count = -1 if suite.family == "distributed" else 1
+            if count != 0:
+                marks.append(pytest.mark.torchci_devices(count, exclusive=not suite.share))
+        if suite.hardware:
+            marks.append(pytest.mark.torchci_hardware(*suite.hardware))
+        return marks
+
+    def need_for(self, item: SuiteItem) -> Need:
+        mark = item.get_closest_marker("torchci_devices")
+        hardware = item.get_closest_marker("torchci_hardware")
+        count, exclusive = 0, True
+        if mark is not None:
+            count = int(mark.args[0]) if mark.args else int(mark.kwargs.get("count", 1))
+            exclusive = bool(mark.kwargs.get("exclusive", True))
+        return Need(count, exclusive, tuple(hardware.args) if hardware is not None else ())
+
+    def gate(self, item: SuiteItem) -> None:
+        """Skip (or fail, with --torchci-require-devices) a suite the host cannot run."""
+        if self.settings.dry_run:
+            return
+        need = self.need_for(item)
+        if need.count == 0 and not need.hardware:
+            return
+        host, kind = self.host, self.job_kind()
+        reason = None
+        if need.count != 0 and (host.kind != kind or host.count == 0):
+            what = "all" if need.count < 0 else str(need.count)
+            reason = f"needs {what} {kind} device{'s' if need.count != 1 else ''}"
+        elif need.count > host.count:
+            reason = f"needs {need.count} {kind} devices"
+        elif need.hardware and not any(host.has(None, hw) for hw in need.hardware):
+            reason = f"needs {' or '.join(need.hardware)} hardware"
+        if reason is None:
+            return
+        reason += f"; the host has {host.describe()} ({host.source})"
+        if self.settings.require_devices:
+            pytest.fail(f"{item.name} {reason} (--torchci-require-devices)", pytrace=False)
+        pytest.skip(f"{item.name} {reason}")
+
+    def leases_active(self) -> bool:
+        """Leases are taken only when xdist runs items side by side."""
+        return self.config is not None and hasattr(self.config, "workerinput")
+
+    def lease_manager(self) -> LeaseManager:
+        if self._leases is None:
+            self._leases = LeaseManager(
+                self.host, self.settings.lock_dir, self.settings.slots_per_device
+            )
+        return self._leases
+
+    @contextmanager
+    def lease(self, item: SuiteItem) -> Iterator[Lease | None]:
+        need = self.need_for(item)
+        if not self.leases_active() or need.count == 0 or self.host.count == 0:
+            yield None
+            return
+        notes: list[str] = []
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        try:
+            lease = self.lease_manager().acquire(
+                need, f"{item.nodeid} [{worker}]", on_wait=notes.append
+            )
+        except LeaseError as exc:
+            pytest.fail(f"{item.name}: {exc}", pytrace=False)
+        try:
+            where = f"{self.host.kind}:{','.join(lease.ids)}"
+            item.user_properties.append(("devices", where))
+            text = f"{item.nodeid} ran on {where}"
+            if notes:
+                text += f" after waiting {lease.waited:.1f} s; {notes[0]}"
+            item.add_report_section("call", "torchci lease", text)
+            yield lease
+        finally:
+            self.lease_manager().release(lease)
+
     # --- running --------------------------------------------------------------------
 
     def _log_path(self, unit: Unit) -> Path:
@@ -140,7 +244,11 @@ class Runtime:
             yield log, path
 
     def execute(
-        self, unit: Unit, phase: str = "call", records: list[CommandRecord] | None = None
+        self,
+        unit: Unit,
+        phase: str = "call",
+        records: list[CommandRecord] | None = None,
+        overrides: dict[str, str] | None = None,
     ) -> list[CommandRecord]:
         """Run ``unit`` for real from the state the plan had before it."""
         records = [] if records is None else records
@@ -151,6 +259,7 @@ class Runtime:
                 root=self.settings.root,
                 base_env=base_env,
                 path_first=os.path.dirname(sys.executable),
+                overrides=overrides or {},
                 log=log,
                 live=sys.stdout,
             )
@@ -195,6 +304,7 @@ class Runtime:
             print(f"  ({c.cwd}) {env + ' ' if env else ''}{shlex.join(c.argv)}")
 
     def run_setups(self, item: SuiteItem) -> None:
+        self.gate(item)
         if self.settings.no_setup:
             return
         for unit in self.job_plan.units:
@@ -209,12 +319,43 @@ class Runtime:
                 if self.settings.dry_run:
                     self.dry_run(unit)
                 else:
-                    try:
-                        self.execute(unit, phase="setup")
-                    except SuiteError as exc:
-                        outcome.error = exc
+                    self._setup_once_per_host(unit, outcome)
             if outcome.error is not None:
                 raise outcome.error
+
+    def _setup_once_per_host(self, unit: Unit, outcome: _Outcome) -> None:
+        """Run a setup call; under xdist only the first worker of the run on this host
+        runs it, the others wait for it and take its outcome."""
+        workerinput = getattr(self.config, "workerinput", None)
+        if workerinput is None:
+            try:
+                self.execute(unit, phase="setup")
+            except SuiteError as exc:
+                outcome.error = exc
+            return
+        from filelock import FileLock
+
+        folder = self.settings.lock_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        key = f"setup-{workerinput.get('testrunuid', 'run')}-{unit.index}"
+        done = folder / f"{key}.done"
+        with FileLock(folder / f"{key}.lock"):
+            if done.exists():
+                record = json.loads(done.read_text())
+                if not record["ok"]:
+                    failure = SuiteFailure(record["message"])
+                    outcome.error = SuiteError(
+                        unit.name, record["cites"], failure, [], None, "setup"
+                    )
+                return
+            cites = unit.suite.cites if unit.suite is not None else unit.entry.where
+            try:
+                self.execute(unit, phase="setup")
+                done.write_text(json.dumps({"ok": True, "message": "", "cites": cites}))
+            except SuiteError as exc:
+                outcome.error = exc
+                text = f"(run by another worker) {exc.render()}"
+                done.write_text(json.dumps({"ok": False, "message": text, "cites": cites}))
 
     def run_item(self, item: SuiteItem) -> None:
         unit = item.unit
@@ -228,7 +369,12 @@ class Runtime:
         records: list[CommandRecord] = []
         status = 0
         try:
-            self.execute(unit, records=records)
+            with self.lease(item) as lease:
+                overrides = {}
+                variable = self.host.visibility_variable()
+                if lease is not None and variable is not None:
+                    overrides[variable] = ",".join(lease.ids)
+                self.execute(unit, records=records, overrides=overrides)
         except SuiteError as exc:
             status = exc.failure.result.returncode if exc.failure.result else exc.failure.status
             raise

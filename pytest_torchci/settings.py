@@ -7,11 +7,14 @@ value and where it came from.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from .devices import DeviceSpecError, Host, parse_device_spec
 
 __all__ = ["Settings", "parse_shard", "parse_shard_text", "resolve_settings"]
 
@@ -31,6 +34,29 @@ class Settings:
     log_dir: Path
     selectors: tuple[str, ...] = ()
     no_setup: bool = False
+    declared_host: Host | None = None
+    lock_dir: Path = Path(tempfile.gettempdir()) / "torchci-locks"
+    require_devices: bool = False
+    slots_per_device: int = 1
+
+
+def default_lock_dir() -> Path:
+    """Lock files on local disk, one folder per user."""
+    return Path(tempfile.gettempdir()) / f"torchci-locks-{os.getuid()}"
+
+
+def declared_host(config: pytest.Config, environ: Mapping[str, str]) -> Host | None:
+    """``--torchci-devices`` (or ``TORCHCI_DEVICES``) as a Host; None: discover."""
+    spec = config.getoption("torchci_devices")
+    source = "--torchci-devices"
+    if spec is None and environ.get("TORCHCI_DEVICES"):
+        spec, source = environ["TORCHCI_DEVICES"], "TORCHCI_DEVICES (environment)"
+    if spec is None:
+        return None
+    try:
+        return parse_device_spec(spec, source)
+    except DeviceSpecError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _whole_number(value: str, source: str, what: str, *, allow_zero: bool) -> int:
@@ -131,6 +157,12 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
     if not log_dir.is_absolute():
         log_dir = Path(config.invocation_params.dir) / log_dir
 
+    lock_opt = opt("torchci_lock_dir") or env.get("TORCHCI_LOCK_DIR")
+    lock_dir = Path(lock_opt) if lock_opt else default_lock_dir()
+    slots = opt("torchci_slots_per_device")
+    if slots is not None and slots < 1:
+        raise pytest.UsageError(f"--torchci-slots-per-device {slots}: must be at least 1")
+
     return Settings(
         config=test_config,
         build_environment=str(build_env),
@@ -140,6 +172,10 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         plan_file=plan_file,
         dry_run=bool(opt("torchci_dry_run")),
         no_setup=bool(opt("torchci_no_setup")),
+        declared_host=declared_host(config, env),
+        lock_dir=lock_dir,
+        require_devices=bool(opt("torchci_require_devices")),
+        slots_per_device=slots or 1,
         suites_dir=suites_dir,
         log_dir=log_dir,
     )

@@ -90,6 +90,9 @@ class Suite:
     where: str
     help: str = ""
     duration: float | None = None
+    devices: int | None = None
+    share: bool = False
+    hardware: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -357,8 +360,11 @@ def _read(path: Path) -> tuple[_Source, dict[str, Any]]:
 
 
 _SUITE_FIELDS = frozenset(
-    {"role", "family", "markers", "params", "cites", "steps", "help", "duration"}
-)
+    {
+        "role", "family", "markers", "params", "cites", "steps", "help", "duration",
+        "devices", "share", "hardware",
+    }
+)  # fmt: skip
 _ENTRY_FIELDS = frozenset(
     {"call", "inline", "args", "env", "when", "role", "markers", "steps", "exit", "set", "export"}
 )
@@ -450,6 +456,23 @@ def _load_suite(
         raise src.error(name, "duration", "must be a number of seconds")
     if "cites" not in raw:
         raise src.error(name, None, "needs cites: the test.sh function it replaces")
+    devices_raw = raw.get("devices")
+    devices: int | None = None
+    if devices_raw == "all":
+        devices = -1
+    elif isinstance(devices_raw, int) and not isinstance(devices_raw, bool) and devices_raw >= 0:
+        devices = devices_raw
+    elif devices_raw is not None:
+        raise src.error(
+            name, "devices", f'must be a count (0, 1, 2, ...) or "all", not {devices_raw!r}'
+        )
+    share = raw.get("share", False)
+    if not isinstance(share, bool):
+        raise src.error(name, "share", "must be true or false")
+    hardware_raw = raw.get("hardware", [])
+    if isinstance(hardware_raw, str):
+        hardware_raw = [hardware_raw]
+    hardware = _strs(src, name, "hardware", hardware_raw)
     return Suite(
         name=name,
         role=cast(Role, role),
@@ -461,6 +484,9 @@ def _load_suite(
         where=f"{src.path.name}, line {src.line_of(name)}",
         help=str(raw.get("help", "")),
         duration=float(duration) if duration is not None else None,
+        devices=devices,
+        share=share,
+        hardware=hardware,
     )
 
 

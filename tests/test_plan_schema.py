@@ -14,6 +14,7 @@ import pytest
 
 from pytest_torchci import SCHEMA_VERSION
 
+CPU_BUILD = "linux-jammy-py3.10-gcc11"
 PLAN_KEYS = {"schema", "job", "root", "env", "steps"}
 STEP_KEYS = {"call", "args", "role", "nodeid", "env", "commands"}
 COMMAND_KEYS = {"argv", "cwd", "env"}
@@ -132,11 +133,23 @@ def test_job_env_reaches_the_test_command(cli_plans: tuple[Path, list[dict[str, 
 
 
 def test_planning_error_is_reported_in_the_plan(
-    cli_plans: tuple[Path, list[dict[str, Any]]],
+    cli_plans: tuple[Path, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
+    """test.sh's shard 2 stops in test_libtorch_profiler when no Kineto test binary was
+    built (as in an empty checkout): the plan stops there too and says why."""
     _, plans = cli_plans
     assert all("error" not in p for p in plans[:3])
-    assert "test_python_legacy_jit" in plans[3]["error"]
+    job = {
+        "build_environment": CPU_BUILD,
+        "test_config": "default",
+        "shard": "2",
+        "num_shards": "3",
+    }
+    proc = run_cli("plan", "--jobs", "-", "--root", str(tmp_path), stdin=json.dumps(job))
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert "Kineto" in plan["error"]
+    assert plan["steps"][-1]["call"] == "test_libtorch_profiler"
 
 
 def test_jobs_from_stdin(tmp_path: Path) -> None:
