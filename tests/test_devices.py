@@ -1,0 +1,355 @@
+"""Devices: declared specs, discovery limits, leases across processes, hardware gating.
+
+No GPU is needed: the host's devices are declared (--torchci-devices), and fake suites
+record what they saw."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from pytest_torchci.devices import Device, DeviceSpecError, Host, parse_device_spec
+from pytest_torchci.leases import LeaseError, LeaseManager, Need
+
+RECORDER = textwrap.dedent(
+    """
+    import json, os, sys, time
+    name, seconds, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+    rec = {"name": name, "seen": os.environ.get("CUDA_VISIBLE_DEVICES"),
+           "hip": os.environ.get("HIP_VISIBLE_DEVICES"), "ze": os.environ.get("ZE_AFFINITY_MASK"),
+           "start": time.time(), "worker_pid": os.getppid(), "pid": os.getpid()}
+    if len(sys.argv) > 4:
+        with open(sys.argv[4], "w") as f:
+            json.dump(rec, f)
+    time.sleep(seconds)
+    rec["end"] = time.time()
+    with open(out, "a") as f:
+        f.write(json.dumps(rec) + "\\n")
+    """
+)
+
+
+def write_fake_suites(
+    folder: Path, calls: list[tuple[str, str]], *, extra: str = "", out: Path
+) -> Path:
+    """A suites folder: `fake1` (1 device), `fake2` (2 devices), `h100` (H100 only),
+    each recording (name, devices seen, start, end) to ``out``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    recorder = folder / "recorder.py"
+    recorder.write_text(RECORDER)
+    (folder / "traits.toml").write_text(
+        "[traits]\n"
+        'cuda = { var = "BUILD_ENVIRONMENT", glob = "*cuda*", help = "CUDA" }\n'
+        'rocm = { var = "BUILD_ENVIRONMENT", glob = "*rocm*", help = "ROCm" }\n'
+        'xpu = { var = "BUILD_ENVIRONMENT", glob = "*xpu*", help = "XPU" }\n'
+        'config_fake = { var = "TEST_CONFIG", glob = "fake", help = "the fake config" }\n'
+    )
+    entries = ", ".join(f'{{ call = "{suite}", args = ["{arg}"] }}' for suite, arg in calls)
+    (folder / "routes.toml").write_text(
+        f'[[route]]\ncites = "test.sh: fake"\nwhen = "config_fake"\ncalls = [{entries}]\n'
+    )
+    run = f'["{sys.executable}", "{recorder}", "$1", "@seconds($1)", "{out}", "@pidfile($1)"]'
+    suites = ""
+    for name, devices, more in (
+        ("fake1", 1, ""),
+        ("fake2", 2, ""),
+        ("h100", 1, 'hardware = ["H100"]'),
+    ):
+        suites += (
+            f'[{name}]\ncites = "test.sh: {name}()"\nparams = ["name"]\ndevices = {devices}\n'
+            f"{more}\nsteps = [{{ run = {run} }}]\n\n"
+        )
+    (folder / "fake.toml").write_text(suites + extra)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _natives_for_fakes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`@seconds(name)`: the part of the name after the last '-'; `@pidfile(name)`."""
+    monkeypatch.setenv("TORCHCI_FAKE_DIR", str(tmp_path))
+
+
+# The fake suites' natives live in a conftest the runs load (see conftest_text).
+CONFTEST = textwrap.dedent(
+    """
+    import os
+    from pytest_torchci.natives import native
+
+    @native("seconds")
+    def _seconds(ctx, name):
+        return name.rsplit("-", 1)[-1]
+
+    @native("pidfile")
+    def _pidfile(ctx, name):
+        return os.path.join(os.environ["TORCHCI_FAKE_DIR"], f"{name}.pid")
+    """
+)
+
+
+def run_pytest(
+    cwd: Path, *args: str, background: bool = False
+) -> subprocess.Popen[str] | subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+    if background:
+        return subprocess.Popen(
+            argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=240, check=False)
+
+
+def make_run_dir(base: Path, name: str) -> Path:
+    run = base / name
+    (run / "checkout").mkdir(parents=True)
+    (run / "conftest.py").write_text(CONFTEST)
+    return run
+
+
+def common_args(
+    suites: Path, run: Path, lock_dir: Path, devices: str, build: str = "linux-cuda12-py3"
+) -> list[str]:
+    return [
+        "--torchci-config=fake",
+        f"--torchci-build-env={build}",
+        f"--torchci-suites={suites}",
+        f"--torchci-root={run / 'checkout'}",
+        f"--torchci-lock-dir={lock_dir}",
+        f"--torchci-devices={devices}",
+    ]
+
+
+def devices_property(junit: Path) -> dict[str, str]:
+    out = {}
+    for case in ET.parse(junit).iter("testcase"):
+        for prop in case.iter("property"):
+            if prop.get("name") == "devices":
+                out[case.get("name", "")] = prop.get("value", "")
+    return out
+
+
+def test_two_concurrent_runs_never_share_a_device_slot(tmp_path: Path) -> None:
+    """Two pytest runs, each `-n 4` on declared cuda:4, 32 fake suites in all: no two
+    suites overlap on a device, and each child saw exactly its leased ids."""
+    out, lock_dir = tmp_path / "records.jsonl", tmp_path / "locks"
+    procs, runs = [], []
+    for r in range(2):
+        calls = [("fake2" if i % 4 == 0 else "fake1", f"r{r}s{i}-0.3") for i in range(16)]
+        run = make_run_dir(tmp_path, f"run{r}")
+        suites = write_fake_suites(run / "suites", calls, out=out)
+        args = common_args(suites, run, lock_dir, "cuda:4")
+        procs.append(
+            run_pytest(run, *args, "-n", "4", f"--junitxml={run / 'out.xml'}", background=True)
+        )
+        runs.append(run)
+    for proc in procs:
+        assert isinstance(proc, subprocess.Popen)
+        output, _ = proc.communicate(timeout=240)
+        assert proc.returncode == 0, output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 32
+    leased: dict[str, str] = {}
+    for run in runs:
+        leased.update(devices_property(run / "out.xml"))
+    by_device: dict[str, list[tuple[float, float]]] = {}
+    for rec in records:
+        index = int(rec["name"].split("-")[0].split("s")[1])
+        item = f"{'fake2' if index % 4 == 0 else 'fake1'}[{rec['name']}]"
+        assert leased[item] == f"cuda:{rec['seen']}"
+        ids = rec["seen"].split(",")
+        assert len(ids) == (2 if item.startswith("fake2") else 1)
+        for device in ids:
+            by_device.setdefault(device, []).append((rec["start"], rec["end"]))
+    assert set(by_device) <= {"0", "1", "2", "3"}
+    for intervals in by_device.values():
+        intervals.sort()
+        for (_, end), (start, _) in itertools.pairwise(intervals):
+            assert start >= end - 0.01, "two suites ran on one device at once"
+
+
+def test_a_killed_worker_leaves_no_lease(tmp_path: Path) -> None:
+    """SIGKILL the xdist worker in the middle of a suite: the kernel drops its locks and
+    a suite waiting for that device starts within a second."""
+    out, lock_dir = tmp_path / "records.jsonl", tmp_path / "locks"
+    run_a = make_run_dir(tmp_path, "a")
+    suites_a = write_fake_suites(run_a / "suites", [("fake1", "hold-60")], out=out)
+    proc_a = run_pytest(
+        run_a, *common_args(suites_a, run_a, lock_dir, "cuda:1"), "-n", "1", background=True
+    )
+    pidfile = tmp_path / "hold-60.pid"
+    deadline = time.time() + 60
+    while not pidfile.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert pidfile.exists(), "the holding suite never started"
+    held = json.loads(pidfile.read_text())
+
+    run_b = make_run_dir(tmp_path, "b")
+    suites_b = write_fake_suites(run_b / "suites", [("fake1", "next-0.1")], out=out)
+    proc_b = run_pytest(
+        run_b, *common_args(suites_b, run_b, lock_dir, "cuda:1"), "-n", "1", background=True
+    )
+    time.sleep(3.0)  # b is up and waiting for the device a holds
+    assert not (tmp_path / "next-0.1.pid").exists(), "b did not wait for the lease"
+    killed_at = time.time()
+    os.kill(held["worker_pid"], signal.SIGKILL)
+    try:
+        assert isinstance(proc_b, subprocess.Popen)
+        output_b, _ = proc_b.communicate(timeout=60)
+        assert proc_b.returncode == 0, output_b
+        started = json.loads((tmp_path / "next-0.1.pid").read_text())["start"]
+        assert started - killed_at < 1.0
+    finally:
+        os.kill(held["pid"], signal.SIGKILL)
+        assert isinstance(proc_a, subprocess.Popen)
+        proc_a.kill()
+        proc_a.communicate()
+
+
+@pytest.mark.parametrize(
+    ("devices", "outcome", "reason"),
+    [
+        ("cuda:4", "skipped", "needs H100 hardware; the host has cuda:4"),
+        ("cuda:8xH100", "passed", None),
+        ("none", "skipped", "needs 1 cuda device; the host has no accelerator"),
+    ],
+)
+def test_h100_suites_need_h100(
+    tmp_path: Path, devices: str, outcome: str, reason: str | None
+) -> None:
+    run = make_run_dir(tmp_path, "run")
+    suites = write_fake_suites(run / "suites", [("h100", "h-0")], out=tmp_path / "r.jsonl")
+    proc = run_pytest(run, *common_args(suites, run, tmp_path / "locks", devices), "-rs")
+    assert isinstance(proc, subprocess.CompletedProcess)
+    assert f"1 {outcome}" in proc.stdout, proc.stdout
+    if reason:
+        assert reason in proc.stdout
+
+
+def test_require_devices_fails_instead_of_skipping(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path, "run")
+    suites = write_fake_suites(run / "suites", [("h100", "h-0")], out=tmp_path / "r.jsonl")
+    proc = run_pytest(
+        run, *common_args(suites, run, tmp_path / "locks", "cuda:4"), "--torchci-require-devices"
+    )
+    assert isinstance(proc, subprocess.CompletedProcess)
+    assert proc.returncode == 1
+    assert "needs H100 hardware" in proc.stdout and "--torchci-require-devices" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("build", "devices", "outcome", "variable"),
+    [
+        ("linux-xpu-py3", "cuda:4", "skipped", None),
+        ("linux-xpu-py3", "xpu:2", "passed", "ze"),
+        ("linux-rocm-py3", "cuda:4", "skipped", None),
+        ("linux-rocm-py3", "rocm:2", "passed", "hip"),
+    ],
+)
+def test_xpu_and_rocm_suites_need_their_devices(
+    tmp_path: Path, build: str, devices: str, outcome: str, variable: str | None
+) -> None:
+    out = tmp_path / "r.jsonl"
+    run = make_run_dir(tmp_path, "run")
+    suites = write_fake_suites(run / "suites", [("fake1", "x-0")], out=out)
+    proc = run_pytest(
+        run, *common_args(suites, run, tmp_path / "locks", devices, build), "-n", "1", "-rs"
+    )
+    assert isinstance(proc, subprocess.CompletedProcess)
+    assert f"1 {outcome}" in proc.stdout, proc.stdout
+    if variable:
+        (rec,) = [json.loads(line) for line in out.read_text().splitlines()]
+        assert rec[variable] in ("0", "1")
+    else:
+        kind = build.split("-")[1]
+        assert f"needs 1 {kind} device" in proc.stdout
+
+
+def test_without_xdist_the_job_keeps_its_device_environment(tmp_path: Path) -> None:
+    """No -n: no lease; the plan's own variables stand (test.sh's CUDA_VISIBLE_DEVICES)."""
+    out = tmp_path / "r.jsonl"
+    run = make_run_dir(tmp_path, "run")
+    extra = ""
+    suites = write_fake_suites(run / "suites", [("fake1", "plain-0")], out=out, extra=extra)
+    prelude = '[prelude]\nsteps = [{ export = { CUDA_VISIBLE_DEVICES = "0" } }]\n'
+    (suites / "prelude.toml").write_text(prelude)
+    proc = run_pytest(run, *common_args(suites, run, tmp_path / "locks", "cuda:4"))
+    assert isinstance(proc, subprocess.CompletedProcess)
+    assert proc.returncode == 0, proc.stdout
+    (rec,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rec["seen"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind", "ids", "model"),
+    [
+        ("cuda:4", "cuda", ["0", "1", "2", "3"], ""),
+        ("cuda:0,2", "cuda", ["0", "2"], ""),
+        ("rocm:8", "rocm", [str(i) for i in range(8)], ""),
+        ("xpu:2", "xpu", ["0", "1"], ""),
+        ("cuda:8xH100", "cuda", [str(i) for i in range(8)], "H100"),
+        ("none", None, [], ""),
+    ],
+)
+def test_device_specs(spec: str, kind: str | None, ids: list[str], model: str) -> None:
+    host = parse_device_spec(spec)
+    assert host.kind == kind
+    assert [d.id for d in host.devices] == ids
+    assert all(d.model == model for d in host.devices)
+
+
+@pytest.mark.parametrize(
+    "spec", ["gpu:4", "cuda", "cuda:", "cuda:x", "cuda:0,0", "cuda:4x", "cuda:-1"]
+)
+def test_bad_device_specs(spec: str) -> None:
+    with pytest.raises(DeviceSpecError, match=r"not a device spec|listed twice"):
+        parse_device_spec(spec)
+
+
+def test_hardware_matches_model_or_capability() -> None:
+    assert Device("0", "NVIDIA H100 80GB HBM3", "9.0").has("H100")
+    assert Device("0", "", "9.0").has("sm90")
+    assert Device("0", "", "9.0").has("H100")
+    assert not Device("0", "NVIDIA A100", "8.0").has("H100")
+
+
+def test_leases_are_all_or_nothing(tmp_path: Path) -> None:
+    manager = LeaseManager(parse_device_spec("cuda:3"), tmp_path)
+    one = manager.acquire(Need(1), "one")
+    two = manager.acquire(Need(2), "two")
+    assert set(one.ids) | set(two.ids) == {"0", "1", "2"}
+    with pytest.raises(LeaseError, match="within"):
+        manager.acquire(Need(1), "three", timeout=0.2)
+    manager.release(one)
+    three = manager.acquire(Need(1), "three", timeout=1)
+    assert three.ids == one.ids
+    with pytest.raises(LeaseError, match="needs 4 cuda devices"):
+        manager.acquire(Need(4), "too many")
+
+
+def test_light_suites_share_a_device(tmp_path: Path) -> None:
+    manager = LeaseManager(parse_device_spec("cuda:1"), tmp_path, slots=2)
+    a = manager.acquire(Need(1, exclusive=False), "a")
+    b = manager.acquire(Need(1, exclusive=False), "b", timeout=1)
+    assert a.ids == b.ids == ("0",)
+    with pytest.raises(LeaseError):
+        manager.acquire(Need(1), "whole", timeout=0.2)
+
+
+def test_unwritable_lock_dir(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    with pytest.raises(LeaseError, match="cannot write"):
+        LeaseManager(parse_device_spec("cuda:1"), blocked / "locks")
+
+
+def test_host_describes_itself() -> None:
+    assert Host(None).describe() == "no accelerator"
+    assert parse_device_spec("cuda:2xH100").describe() == "cuda:2 (H100)"
