@@ -349,17 +349,8 @@ class Engine:
     def check(self, state: State, step_when: object) -> bool:
         if step_when is None:
             return True
-        engine, st = self, state
-
-        class _R:
-            def trait(self, name: str) -> bool:
-                return engine.trait(st, name)
-
-            def expand(self, word: str) -> str:
-                return engine.expand(st, word)
-
         try:
-            return bool(step_when.evaluate(_R()))  # type: ignore[attr-defined]
+            return bool(step_when.evaluate(_Resolver(self, state)))  # type: ignore[attr-defined]
         except ConditionError as exc:
             raise SuiteFailure(str(exc)) from None
 
@@ -378,7 +369,7 @@ class Engine:
         stdout = None
         if step.stdout is not None:
             stdout = self.relpath(state, self.expand(state, step.stdout))
-        return Command(tuple(argv), cwd, env, fn, stdin, stdout)
+        return Command(tuple(argv), cwd, env, fn, stdin, stdout, step.merge_stderr)
 
     def run_steps(self, steps: Sequence[Step], state: State) -> int:
         status = 0
@@ -499,7 +490,14 @@ class Engine:
                 )
             return 0
         if kind == "fail":
-            raise ScriptExit(self.expand(state, step.target), step.status)
+            status = step.status
+            if step.args:
+                raw = self.expand(state, step.args[0]).strip()
+                try:
+                    status = int(raw)
+                except ValueError:
+                    raise SuiteFailure(f"{step.where}: exit {raw!r} is not a status") from None
+            raise ScriptExit(self.expand(state, step.target), status)
         if kind == "return":
             raw = self.expand(state, step.target).strip() or "0"
             try:
@@ -554,6 +552,22 @@ class Engine:
 
 
 _MISSING = object()
+
+
+class _Resolver:
+    """What a condition sees of the engine's state."""
+
+    __slots__ = ("engine", "state")
+
+    def __init__(self, engine: Engine, state: State) -> None:
+        self.engine = engine
+        self.state = state
+
+    def trait(self, name: str) -> bool:
+        return self.engine.trait(self.state, name)
+
+    def expand(self, word: str) -> str:
+        return self.engine.expand(self.state, word)
 
 
 def _describe_failure(command: Command, result: CommandResult) -> str:

@@ -118,6 +118,23 @@ class LeaseManager:
                 out.append(f"{note.name.removesuffix('.owner')}: {note.read_text().strip()}")
         return out
 
+    def _waiters(self) -> list[tuple[int, Path]]:
+        """Live waiters (rank, file): each holds a lock on its file while it waits."""
+        folder = self.lock_dir / f"{self.host.kind}.waiting"
+        out = []
+        for path in folder.glob("*.wait"):
+            probe = FileLock(path.with_suffix(".lock"), timeout=0)
+            try:
+                probe.acquire(blocking=False)
+            except Timeout:
+                with contextlib.suppress(ValueError):
+                    out.append((int(path.name.split("-")[0]), path))
+                continue
+            probe.release()  # nobody holds it: its waiter is gone
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return sorted(out)
+
     def acquire(
         self,
         need: Need,
@@ -125,8 +142,14 @@ class LeaseManager:
         *,
         timeout: float | None = None,
         on_wait: Callable[[str], None] | None = None,
+        rank: int = 0,
     ) -> Lease:
-        """Block until ``need`` is granted (or ``timeout`` passes)."""
+        """Block until ``need`` is granted (or ``timeout`` passes).
+
+        Waiting requests are served by ``rank`` (lower first: the run's longest suites),
+        so a suite that needs four devices is not starved by one-device suites that take
+        each device as it frees up.
+        """
         count = self.host.count if need.count < 0 else need.count
         if count > self.host.count:
             raise LeaseError(
@@ -134,26 +157,48 @@ class LeaseManager:
                 f"{self.host.count} ({self.host.describe()})"
             )
         start = time.monotonic()
+        folder = self.lock_dir / f"{self.host.kind}.waiting"
+        folder.mkdir(exist_ok=True)
+        mine = folder / f"{rank:08d}-{os.getpid()}-{time.monotonic_ns()}.wait"
+        alive = FileLock(mine.with_suffix(".lock"), timeout=0)
+        alive.acquire(blocking=False)
+        mine.write_text(owner)
+        # Requests that arrive together (the first suite of every worker) settle for one
+        # poll so that they are all in line before the first is served.
+        time.sleep(self.poll)
         told = False
-        while True:
-            got = self._grab(count, need.exclusive)
-            if got is not None:
-                lease = Lease(
-                    tuple(d for d, _ in got), [lk for _, locks in got for lk in locks],
-                    time.monotonic() - start,
-                )  # fmt: skip
-                self._note(lease, owner)
-                return lease
-            if timeout is not None and time.monotonic() - start > timeout:
-                raise LeaseError(f"no lease on {count} devices within {timeout:g} s")
-            if on_wait is not None and not told:
-                kind = self.host.kind
-                what = f"{count} {kind} device{'s' if count != 1 else ''}"
-                held = "; ".join(self.holders()) or "unknown holders"
-                how = "whole" if need.exclusive else "a slot"
-                on_wait(f"{owner} waits for {what} ({how}); held: {held}")
-                told = True
-            time.sleep(self.poll)
+        try:
+            while True:
+                first = self._waiters()
+                if not first or first[0][1] == mine:
+                    got = self._grab(count, need.exclusive)
+                    if got is not None:
+                        return self._granted(got, owner, start)
+                if on_wait is not None and not told:
+                    kind = self.host.kind
+                    what = f"{count} {kind} device{'s' if count != 1 else ''}"
+                    held = "; ".join(self.holders()) or "unknown holders"
+                    how = "whole" if need.exclusive else "a slot"
+                    on_wait(f"{owner} waits for {what} ({how}); held: {held}")
+                    told = True
+                if timeout is not None and time.monotonic() - start > timeout:
+                    raise LeaseError(f"no lease on {count} devices within {timeout:g} s")
+                time.sleep(self.poll)
+        finally:
+            with contextlib.suppress(OSError):
+                mine.unlink()
+            alive.release()
+            with contextlib.suppress(OSError):
+                mine.with_suffix(".lock").unlink()
+
+    def _granted(self, got: list[tuple[str, list[FileLock]]], owner: str, start: float) -> Lease:
+        lease = Lease(
+            tuple(d for d, _ in got),
+            [lk for _, locks in got for lk in locks],
+            time.monotonic() - start,
+        )
+        self._note(lease, owner)
+        return lease
 
     def _note(self, lease: Lease, owner: str) -> None:
         since = time.strftime("%H:%M:%S")

@@ -66,6 +66,7 @@ class Command:
     fn: str = ""
     stdin: str | None = None
     stdout: str | None = None
+    merge_stderr: bool = False
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"argv": list(self.argv), "cwd": self.cwd, "env": dict(self.env)}
@@ -73,6 +74,8 @@ class Command:
             out["stdin"] = self.stdin
         if self.stdout is not None:
             out["stdout"] = self.stdout
+        if self.merge_stderr:
+            out["merge_stderr"] = True
         return out
 
 

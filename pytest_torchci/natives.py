@@ -7,6 +7,7 @@ program (``git status``) is a ``run`` step of the data instead.
 
 from __future__ import annotations
 
+import functools
 import glob as _glob
 import os
 import re
@@ -255,11 +256,19 @@ def _trait_group(ctx: NativeContext, trait: str, group: str = "0") -> str:
 
 @native("find_file")
 def _find_file(ctx: NativeContext, folder: str, name: str) -> str:
-    """``find FOLDER -name NAME``: the matches, one a line."""
+    """``find FOLDER -name NAME``: the matches, one a line. A plan reuses what an earlier
+    plan of this process found (a folder such as a Python's lib can hold a lot)."""
     base = ctx.path(folder)
     if not base.is_dir():
         return ""
+    if ctx.planning:
+        return _find_file_cached(str(base.resolve()), name)
     return "\n".join(str(p) for p in sorted(base.rglob(name)))
+
+
+@functools.lru_cache(maxsize=64)
+def _find_file_cached(base: str, name: str) -> str:
+    return "\n".join(str(p) for p in sorted(Path(base).rglob(name)))
 
 
 # The suites' own natives register themselves on import.

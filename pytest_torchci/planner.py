@@ -138,7 +138,15 @@ def plan_job(
             nodeid=None,
             env={},
             commands=tuple(
-                Command(c.argv, c.cwd, env_delta(norm(c.env), job_env), c.fn, c.stdin, c.stdout)
+                Command(
+                    c.argv,
+                    c.cwd,
+                    env_delta(norm(c.env), job_env),
+                    c.fn,
+                    c.stdin,
+                    c.stdout,
+                    c.merge_stderr,
+                )
                 for c in prelude_commands
             ),
         )
@@ -176,9 +184,11 @@ def plan_job(
             name = f"{name}#{names[name]}"
         else:
             names[name] = 1
+        stop = False
         try:
             run_entry(engine, entry, state, args)
         except ScriptExit as exc:
+            stop = True
             if exc.status != 0:
                 error = f"{name}: exit {exc.status}: {exc.message}"
         except SuiteFailure as exc:
@@ -193,14 +203,22 @@ def plan_job(
             nodeid=f"{NODE_PREFIX}::{name}" if role == "test" else None,
             env=step_env,
             commands=tuple(
-                Command(c.argv, c.cwd, env_delta(norm(c.env), outer), c.fn, c.stdin, c.stdout)
+                Command(
+                    c.argv,
+                    c.cwd,
+                    env_delta(norm(c.env), outer),
+                    c.fn,
+                    c.stdin,
+                    c.stdout,
+                    c.merge_stderr,
+                )
                 for c in commands
             ),
         )
         steps.append(step)
         units.append(Unit(len(units), name, entry, suite, role, start, step))
-        if entry.exit is not None:
-            break
+        if entry.exit is not None or stop:
+            break  # `exit` ends test.sh, whatever called it
     plan = Plan(job, str(root), job_env, tuple(steps), error)
     return JobPlan(plan, tuple(units), rule, job_env)
 

@@ -88,6 +88,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail (instead of skip) a suite whose devices or hardware the host lacks",
     )
     group.addoption(
+        "--torchci-durations",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="suite durations from earlier runs: the plugin's JUnit XML files or a JSON "
+        "store (repeatable); used to start the longest suites first",
+    )
+    group.addoption(
         "--torchci-suites",
         metavar="DIR",
         help="a suites folder to use instead of the installed one",
@@ -195,9 +203,30 @@ def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Col
     return None
 
 
+def _xdist_on(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput") or bool(config.getoption("numprocesses", None))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     runtime = _runtime(config)
-    if runtime is None or not runtime.settings.selectors:
+    if runtime is None:
+        return
+    if _xdist_on(config):
+        # Side by side, longest first (in device-seconds: a 4-GPU suite is bigger than a
+        # 1-GPU one of the same length), so that the last suite to finish is not a long one.
+        expected = runtime.expected_durations()
+
+        def size(item: pytest.Item) -> tuple[float, int, float]:
+            seconds = expected.get(item.name, 0.0)
+            devices = 1
+            if isinstance(item, SuiteItem):
+                need = runtime.need_for(item).count
+                devices = runtime.host.count if need < 0 else max(1, need)
+            # Equal device-seconds: the wider suite first, while the devices are all free.
+            return (-seconds * devices, -devices, -seconds)
+
+        items.sort(key=size)
+    if not runtime.settings.selectors:
         return
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
@@ -229,6 +258,17 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     return lines
 
 
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """Longest-first suites want a round-robin start and one-item refills."""
+    if config.getoption("torchci_config") is None or config.getoption("dist") != "load":
+        return None
+    from .scheduler import SuiteScheduling
+
+    return SuiteScheduling(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     """``-n auto`` in torchci mode: one worker per device slot (CPU count without devices)."""
     if config.getoption("torchci_config") is None:

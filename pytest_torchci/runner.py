@@ -145,7 +145,9 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
             env=env,
             stdin=subprocess.PIPE if command.stdin is not None else subprocess.DEVNULL,
             stdout=stdout_file if stdout_file is not None else subprocess.PIPE,
-            stderr=subprocess.PIPE if (capture or stdout_file is not None) else subprocess.STDOUT,
+            stderr=subprocess.PIPE
+            if ((capture and not command.merge_stderr) or stdout_file is not None)
+            else subprocess.STDOUT,
             start_new_session=True,
         )
     except OSError as exc:

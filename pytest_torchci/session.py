@@ -99,6 +99,7 @@ class Runtime:
     config: pytest.Config | None = None
     _host: Host | None = None
     _leases: LeaseManager | None = None
+    _ranks: dict[str, int] | None = None
     setups_done: dict[int, _Outcome] = field(default_factory=dict)
     teardowns_done: set[int] = field(default_factory=set)
     ran: set[int] = field(default_factory=set)
@@ -129,6 +130,26 @@ class Runtime:
             names.extend(suite.markers)
         names.extend(unit.entry.markers)
         return list(dict.fromkeys(names))
+
+    # --- durations ------------------------------------------------------------------
+
+    def expected_durations(self) -> dict[str, float]:
+        """Each test unit's expected duration: measured, else its suite's hint, else the
+        mean of the known ones."""
+        from .durations import DurationsError, predict, read_durations
+
+        try:
+            known = read_durations(self.settings.durations)
+        except DurationsError as exc:
+            raise pytest.UsageError(f"--torchci-durations: {exc}") from None
+        hints = [u.suite.duration for u in self.job_plan.units if u.suite and u.suite.duration]
+        values = list(known.values()) or [h for h in hints if h is not None]
+        default = sum(values) / len(values) if values else 60.0
+        return {
+            u.name: predict(u.name, u.suite.duration if u.suite else None, known, default)
+            for u in self.job_plan.units
+            if u.role == "test"
+        }
 
     # --- devices --------------------------------------------------------------------
 
@@ -193,6 +214,12 @@ class Runtime:
         if self.settings.require_devices:
             pytest.fail(f"{item.name} {reason} (--torchci-require-devices)", pytrace=False)
         pytest.skip(f"{item.name} {reason}")
+
+    def rank(self, item: SuiteItem) -> int:
+        """The item's place in the session's order (the longest suites first)."""
+        if self._ranks is None:
+            self._ranks = {it.nodeid: i for i, it in enumerate(item.session.items)}
+        return self._ranks.get(item.nodeid, len(self._ranks))
 
     def leases_active(self) -> bool:
         """Leases are taken only when xdist runs items side by side."""

@@ -38,6 +38,7 @@ class Settings:
     lock_dir: Path = Path(tempfile.gettempdir()) / "torchci-locks"
     require_devices: bool = False
     slots_per_device: int = 1
+    durations: tuple[Path, ...] = ()
 
 
 def default_lock_dir() -> Path:
@@ -163,6 +164,15 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
     if slots is not None and slots < 1:
         raise pytest.UsageError(f"--torchci-slots-per-device {slots}: must be at least 1")
 
+    durations = []
+    for raw in opt("torchci_durations") or []:
+        path = Path(raw)
+        if not path.is_absolute():
+            path = Path(config.invocation_params.dir) / path
+        if not path.is_file():
+            raise pytest.UsageError(f"--torchci-durations {raw}: no such file")
+        durations.append(path)
+
     return Settings(
         config=test_config,
         build_environment=str(build_env),
@@ -176,6 +186,7 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         lock_dir=lock_dir,
         require_devices=bool(opt("torchci_require_devices")),
         slots_per_device=slots or 1,
+        durations=tuple(durations),
         suites_dir=suites_dir,
         log_dir=log_dir,
     )

@@ -66,6 +66,7 @@ class Step:
     stdin: str | None = None
     stdout: str | None = None
     expect_fail: bool = False
+    merge_stderr: bool = False
     target: str = ""
     args: tuple[str, ...] = ()
     assign: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
@@ -273,6 +274,12 @@ class _Loader:
             for opt in ("capture", "stdin", "stdout"):
                 if opt in raw:
                     fields[opt] = _str(src, table, opt, raw[opt])
+            if "merge_stderr" in raw:
+                if not isinstance(raw["merge_stderr"], bool):
+                    raise src.error(
+                        table, "merge_stderr", f"{where}: merge_stderr is true or false"
+                    )
+                fields["merge_stderr"] = raw["merge_stderr"]
             if "expect_fail" in raw:
                 if not isinstance(raw["expect_fail"], bool):
                     raise src.error(table, "expect_fail", f"{where}: expect_fail is true or false")
@@ -309,9 +316,12 @@ class _Loader:
         elif kind == "fail":
             fields["target"] = _str(src, table, "fail", value)
             status = raw.get("status", 1)
-            if not isinstance(status, int):
-                raise src.error(table, "status", f"{where}: status must be an integer")
-            fields["status"] = status
+            if isinstance(status, str):
+                fields["args"] = (status,)
+            elif not isinstance(status, int):
+                raise src.error(table, "status", f"{where}: status is an integer or a word")
+            else:
+                fields["status"] = status
         elif kind == "return":
             if not isinstance(value, (int, str)):
                 raise src.error(table, "return", f"{where}: return takes a status")

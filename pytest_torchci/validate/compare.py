@@ -39,6 +39,12 @@ _MACHINE_PATHS = frozenset(
     }
 )  # fmt: skip
 _NAME = re.compile(r"^\w+$")
+# A name mktemp made: random on both sides, so not a difference.
+_MKTEMP = re.compile(r"(tmp\.|\.)[A-Za-z0-9]{6,10}\b")
+
+
+def _untemp(text: str) -> str:
+    return _MKTEMP.sub(lambda m: m.group(1) + "XXXXXX", text) if "/" in text else text
 
 
 def decides_behaviour(name: str) -> bool:
@@ -74,7 +80,7 @@ def trace_view(trace: Trace) -> View:
     root = trace.root
 
     def norm(text: str) -> str:
-        return text.replace(root, "<root>") if root else text
+        return _untemp(text.replace(root, "<root>") if root else text)
 
     cmds = [c for c in trace.commands if c["phase"] == "dispatch" and is_script_command(c["argv"])]
     return View(
@@ -88,7 +94,7 @@ def plan_view(plan: Plan) -> View:
     root = plan.root
 
     def norm(text: object) -> str:
-        return str(text).replace(root, "<root>") if root else str(text)
+        return _untemp(str(text).replace(root, "<root>") if root else str(text))
 
     calls: list[tuple[str, list[str]]] = []
     commands: list[list[str]] = []
