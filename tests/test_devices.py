@@ -353,3 +353,26 @@ def test_unwritable_lock_dir(tmp_path: Path) -> None:
 def test_host_describes_itself() -> None:
     assert Host(None).describe() == "no accelerator"
     assert parse_device_spec("cuda:2xH100").describe() == "cuda:2 (H100)"
+
+
+def test_setups_run_once_per_host_under_xdist(tmp_path: Path) -> None:
+    """A setup call (an install) runs once for the run, not once per worker."""
+    out = tmp_path / "r.jsonl"
+    marker = tmp_path / "setup-ran.txt"
+    run = make_run_dir(tmp_path, "run")
+    extra = (
+        '[install_thing]\nrole = "setup"\ncites = "test.sh: install_thing()"\n'
+        f'steps = [{{ run = ["{sys.executable}", "-c", '
+        f"\"open(r'{marker}', 'a').write('x')\"] }}]\n"
+    )
+    calls = [("fake1", f"s{i}-0.2") for i in range(4)]
+    suites = write_fake_suites(run / "suites", calls, out=out, extra=extra)
+    routes = (suites / "routes.toml").read_text()
+    (suites / "routes.toml").write_text(
+        routes.replace("calls = [", 'calls = [{ call = "install_thing" }, ')
+    )
+    proc = run_pytest(run, *common_args(suites, run, tmp_path / "locks", "cuda:2"), "-n", "2")
+    assert isinstance(proc, subprocess.CompletedProcess)
+    assert proc.returncode == 0, proc.stdout
+    assert marker.read_text() == "x"
+    assert len(out.read_text().splitlines()) == 4
