@@ -68,6 +68,7 @@ class SuiteFailure(Exception):
         self.status = status
         self.command = command
         self.result = result
+        self.timeout: float | None = None
 
 
 class ScriptExit(SuiteFailure):

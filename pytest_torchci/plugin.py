@@ -170,8 +170,57 @@ def pytest_configure(config: pytest.Config) -> None:
         config=config,
     )
     config.stash[RUNTIME_KEY] = runtime
+    runtime.run_id = _run_id(config)
+    _install_cancel_handler(config)
     if settings.plan_file is not None and not hasattr(config, "workerinput"):
         settings.plan_file.write_text(json.dumps(job_plan.plan.as_json(), indent=1) + "\n")
+
+
+def _run_id(config: pytest.Config) -> str:
+    """One id for the whole run, shared by xdist's workers (their ``testrunuid``)."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return str(workerinput.get("testrunuid", "worker"))
+    import uuid
+
+    if config.getoption("numprocesses", None) and config.getoption("testrunuid", None) is None:
+        config.option.testrunuid = uuid.uuid4().hex
+    return str(config.getoption("testrunuid", None) or uuid.uuid4().hex)
+
+
+_CANCEL_KEY = pytest.StashKey[object]()
+
+
+def _install_cancel_handler(config: pytest.Config) -> None:
+    """SIGTERM (a cancelled CI job) ends the run like Ctrl-C: each running suite's process
+    group is stopped, leases are released, and the JUnit file is still written."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def cancel(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"pytest-torchci: {signal.Signals(signum).name} received")
+
+    config.stash[_CANCEL_KEY] = signal.signal(signal.SIGTERM, cancel)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import signal
+
+    previous = config.stash.get(_CANCEL_KEY, None)
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The run's last word: stop any suite process group still registered (a worker
+    that died, a cancelled run)."""
+    runtime = _runtime(session.config)
+    if runtime is not None and not hasattr(session.config, "workerinput"):
+        runtime.sweep_groups()
 
 
 def _query_executor(root: Path) -> Executor:
@@ -207,10 +256,14 @@ def _xdist_on(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput") or bool(config.getoption("numprocesses", None))
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     runtime = _runtime(config)
     if runtime is None:
         return
+    for item in items:
+        if isinstance(item, SuiteItem):
+            runtime.set_deadline(item)
     if _xdist_on(config):
         # Side by side, longest first (in device-seconds: a 4-GPU suite is bigger than a
         # 1-GPU one of the same length), so that the last suite to finish is not a long one.

@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TextIO
@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 GRACE_SECONDS = (5.0, 5.0)  # SIGINT -> SIGTERM, SIGTERM -> SIGKILL
+CANCEL_GRACE = (2.0, 2.0)  # when the run itself is cancelled
 TAIL_LINES = 50
 
 
@@ -99,6 +100,8 @@ class RunOptions:
     grace: tuple[float, float] = GRACE_SECONDS
     path_first: str | None = None
     overrides: Mapping[str, str] = field(default_factory=dict)
+    on_start: Callable[[int], None] | None = None
+    on_end: Callable[[int], None] | None = None
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
 
 
@@ -163,6 +166,8 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
         with contextlib.suppress(BrokenPipeError):
             proc.stdin.write(command.stdin.encode())
         proc.stdin.close()
+    if options.on_start is not None:
+        options.on_start(proc.pid)
     kept: list[str] = []
     threads = []
     if proc.stdout is not None:
@@ -193,11 +198,14 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
         timed_out = True
         stop_group(proc, options.grace)
     except BaseException:
-        stop_group(proc, options.grace)
+        # Cancelled (Ctrl-C, SIGTERM, pytest-timeout): stop the suite's whole tree.
+        stop_group(proc, CANCEL_GRACE)
         raise
     finally:
         if stdout_file is not None:
             stdout_file.close()
+        if options.on_end is not None:
+            options.on_end(proc.pid)
     deadline = time.monotonic() + 1.0
     for t in threads:
         t.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -209,3 +217,28 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
             t.join(timeout=2.0)
     returncode = proc.returncode if proc.returncode is not None else -signal.SIGKILL
     return CommandResult(returncode, "".join(kept), timed_out)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def kill_groups(pgids: list[int], grace: tuple[float, float] = CANCEL_GRACE) -> None:
+    """Stop process groups we do not hold a handle on (a cancelled run's suites):
+    SIGINT, SIGTERM, SIGKILL, each after a grace period while any group lives."""
+    for sig, wait in ((signal.SIGINT, grace[0]), (signal.SIGTERM, grace[1]), (signal.SIGKILL, 0.0)):
+        alive = [g for g in pgids if _group_alive(g)]
+        if not alive:
+            return
+        for pgid in alive:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and any(_group_alive(g) for g in alive):
+            time.sleep(0.05)

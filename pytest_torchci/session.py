@@ -6,10 +6,12 @@ the route; teardown calls run once, after the last item before them has finished
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -64,6 +66,7 @@ class SuiteError(Exception):
         self.tail = tail
         self.log = log
         self.phase = phase
+        self.failing: list[str] = []
 
     def render(self) -> str:
         f = self.failure
@@ -71,9 +74,15 @@ class SuiteError(Exception):
         if f.command is not None and f.result is not None:
             lines.append(f"command: {shlex.join(f.command.argv)}")
             lines.append(f"     in: {f.command.cwd}")
-            lines.append(f"   exit: {describe_status(f.result.returncode, f.result.timed_out)}")
+            timeout = getattr(f, "timeout", None)
+            lines.append(
+                f"   exit: {describe_status(f.result.returncode, f.result.timed_out, timeout)}"
+            )
         else:
             lines.append(f"reason: {f.message}")
+        if self.failing:
+            lines.append(f"--- failing test cases ({len(self.failing)}) ---")
+            lines.extend(self.failing)
         if self.tail:
             lines.append(f"--- last {len(self.tail)} lines of output ---")
             lines.extend(self.tail)
@@ -100,6 +109,7 @@ class Runtime:
     _host: Host | None = None
     _leases: LeaseManager | None = None
     _ranks: dict[str, int] | None = None
+    run_id: str = "local"
     setups_done: dict[int, _Outcome] = field(default_factory=dict)
     teardowns_done: set[int] = field(default_factory=set)
     ran: set[int] = field(default_factory=set)
@@ -130,6 +140,46 @@ class Runtime:
             names.extend(suite.markers)
         names.extend(unit.entry.markers)
         return list(dict.fromkeys(names))
+
+    # --- deadlines ------------------------------------------------------------------
+
+    def set_deadline(self, item: SuiteItem) -> None:
+        """The item's timeout, in pytest-timeout's order: its ``timeout`` marker, then
+        ``--timeout``, then the ``timeout`` ini value, then the suite's data, then 30
+        minutes (60 for a slow config or build); none under NO_TEST_TIMEOUT. pytest-timeout
+        keeps a later deadline, as the outer backstop that never fires first."""
+        from .runner import GRACE_SECONDS
+
+        assert self.config is not None
+        explicit: float | None = None
+        marker = item.get_closest_marker("timeout")
+        if marker is not None:
+            raw = marker.args[0] if marker.args else marker.kwargs.get("timeout")
+            explicit = float(raw) if raw is not None else None
+        elif self.config.getoption("timeout", None) is not None:
+            explicit = float(self.config.getoption("timeout"))
+        elif str(self.config.getini("timeout") or "").strip():
+            explicit = float(str(self.config.getini("timeout")))
+        timeout: float | None
+        if explicit is not None:
+            timeout = explicit or None
+        elif self._no_test_timeout():
+            timeout = None
+        else:
+            suite = item.unit.suite
+            slow = "slow" in self.job.test_config or "slow" in self.job.build_environment
+            timeout = suite.timeout if suite and suite.timeout is not None else None
+            if timeout is None:
+                timeout = 3600.0 if slow else 1800.0
+            timeout = timeout or None
+        item.torchci_timeout = timeout  # type: ignore[attr-defined]
+        item.own_markers = [m for m in item.own_markers if m.name != "timeout"]
+        backstop = 0.0 if timeout is None else timeout + sum(GRACE_SECONDS) + 10.0
+        item.add_marker(pytest.mark.timeout(backstop))
+
+    def _no_test_timeout(self) -> bool:
+        value = self.job_plan.job_env.get("NO_TEST_TIMEOUT") or os.environ.get("NO_TEST_TIMEOUT")
+        return bool(value)
 
     # --- durations ------------------------------------------------------------------
 
@@ -276,9 +326,12 @@ class Runtime:
         phase: str = "call",
         records: list[CommandRecord] | None = None,
         overrides: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> list[CommandRecord]:
-        """Run ``unit`` for real from the state the plan had before it."""
+        """Run ``unit`` for real from the state the plan had before it, within
+        ``timeout`` seconds in all (None: no deadline)."""
         records = [] if records is None else records
+        deadline = None if not timeout else time.monotonic() + timeout
         cites = unit.suite.cites if unit.suite is not None else unit.entry.where
         with self._log(unit) as (log, log_path):
             base_env = dict(os.environ)
@@ -289,6 +342,8 @@ class Runtime:
                 overrides=overrides or {},
                 log=log,
                 live=sys.stdout,
+                on_start=self._register_group,
+                on_end=self._unregister_group,
             )
 
             def executor(command: Command, *, capture: bool) -> CommandResult:
@@ -298,7 +353,16 @@ class Runtime:
                     )
                     command = replaced if replaced is not None else command
                 start = time.monotonic()
+                if deadline is not None:
+                    options.timeout = max(0.1, deadline - start)
                 result = run_command(command, options, capture=capture)
+                if result.timed_out:
+                    failure = SuiteFailure(
+                        f"timed out after {timeout:g} s", -9, command,
+                        CommandResult(result.returncode, result.output, True),
+                    )  # fmt: skip
+                    failure.timeout = timeout
+                    raise failure
                 records.append(
                     CommandRecord(
                         command, result.returncode, time.monotonic() - start, result.timed_out
@@ -323,6 +387,33 @@ class Runtime:
                     unit.name, cites, exc, list(options.tail), log_path, phase
                 ) from None
         return records
+
+    # --- process groups of this run, for a cancelled run to stop ---------------------
+
+    def group_dir(self) -> Path:
+        return self.settings.lock_dir / "groups" / self.run_id
+
+    def _register_group(self, pgid: int) -> None:
+        with contextlib.suppress(OSError):
+            folder = self.group_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / str(pgid)).write_text(str(os.getpid()))
+
+    def _unregister_group(self, pgid: int) -> None:
+        with contextlib.suppress(OSError):
+            (self.group_dir() / str(pgid)).unlink()
+
+    def sweep_groups(self) -> int:
+        """Stop every suite process group this run still has (after a cancel)."""
+        from .runner import kill_groups
+
+        folder = self.group_dir()
+        if not folder.is_dir():
+            return 0
+        pgids = [int(p.name) for p in folder.iterdir() if p.name.isdigit()]
+        kill_groups(pgids)
+        shutil.rmtree(folder, ignore_errors=True)
+        return len(pgids)
 
     def dry_run(self, unit: Unit) -> None:
         print(f"[dry-run] {unit.name}: {len(unit.step.commands)} commands")
@@ -393,19 +484,24 @@ class Runtime:
             item.user_properties.append(("commands", _commands_json(unit.step.commands)))
             return
         start = time.monotonic()
+        wall_start = time.time() - 0.01
         records: list[CommandRecord] = []
         status = 0
+        timeout = getattr(item, "torchci_timeout", None)
+        error: SuiteError | None = None
         try:
             with self.lease(item) as lease:
                 overrides = {}
                 variable = self.host.visibility_variable()
                 if lease is not None and variable is not None:
                     overrides[variable] = ",".join(lease.ids)
-                self.execute(unit, records=records, overrides=overrides)
+                self.execute(unit, records=records, overrides=overrides, timeout=timeout)
         except SuiteError as exc:
             status = exc.failure.result.returncode if exc.failure.result else exc.failure.status
+            error = exc
             raise
         finally:
+            self._child_reports(item, wall_start, time.monotonic() - start, error)
             item.user_properties.append(("exit_status", str(status)))
             item.user_properties.append(("duration", f"{time.monotonic() - start:.3f}"))
             item.user_properties.append(("log", str(self._log_path(unit))))
@@ -413,6 +509,29 @@ class Runtime:
                 item.user_properties.append(
                     ("commands", _commands_json([r.command for r in records]))
                 )
+
+    def _child_reports(
+        self, item: SuiteItem, since: float, seconds: float, error: SuiteError | None
+    ) -> None:
+        """Count the test cases of the XML the suite wrote; name the failing ones in the
+        failure; write a synthetic failure when a failed suite wrote none."""
+        from .junit import read_child_reports, write_synthetic_failure
+
+        report = read_child_reports(self.settings.root, since)
+        for key, outcome in (
+            ("child_failures", "failure"), ("child_errors", "error"), ("child_skipped", "skipped"),
+        ):  # fmt: skip
+            item.user_properties.append((key, str(report.count(outcome))))
+        item.user_properties.append(("child_tests", str(len(report.cases))))
+        if error is None:
+            return
+        error.failing = [c.describe() for c in report.failing]
+        if not report.files:
+            suite = item.unit.entry.call or item.unit.entry.inline or "suite"
+            path = write_synthetic_failure(
+                self.settings.root, suite, item.name, seconds, error.render()
+            )
+            item.user_properties.append(("synthetic_report", str(path)))
 
     def _static_properties(self, item: SuiteItem) -> list[tuple[str, object]]:
         unit = item.unit

@@ -94,6 +94,7 @@ class Suite:
     devices: int | None = None
     share: bool = False
     hardware: tuple[str, ...] = ()
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -372,7 +373,7 @@ def _read(path: Path) -> tuple[_Source, dict[str, Any]]:
 _SUITE_FIELDS = frozenset(
     {
         "role", "family", "markers", "params", "cites", "steps", "help", "duration",
-        "devices", "share", "hardware",
+        "devices", "share", "hardware", "timeout",
     }
 )  # fmt: skip
 _ENTRY_FIELDS = frozenset(
@@ -483,6 +484,9 @@ def _load_suite(
     if isinstance(hardware_raw, str):
         hardware_raw = [hardware_raw]
     hardware = _strs(src, name, "hardware", hardware_raw)
+    timeout = raw.get("timeout")
+    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
+        raise src.error(name, "timeout", "must be a number of seconds (0: none)")
     return Suite(
         name=name,
         role=cast(Role, role),
@@ -497,6 +501,7 @@ def _load_suite(
         devices=devices,
         share=share,
         hardware=hardware,
+        timeout=float(timeout) if timeout is not None else None,
     )
 
 
