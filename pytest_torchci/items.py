@@ -36,7 +36,7 @@ class JobFile(pytest.File):
         from .session import runtime_of
 
         runtime = runtime_of(self.config)
-        for unit in runtime.job_plan.units:
+        for unit in runtime.shard_units():
             if unit.role == "test":
                 yield SuiteItem.from_parent(self, name=unit.name, unit=unit, runtime=runtime)
 

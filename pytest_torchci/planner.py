@@ -53,6 +53,7 @@ class Unit:
     role: Role
     start: State
     step: PlanStep
+    job: Job | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,9 @@ def plan_job(
     except SuiteFailure as exc:
         error = f"prelude: {exc.message}"
     prelude_commands = recorder.take()
+    # Only the prelude's questions are asked of the machine: what a suite reads later
+    # (`git status`) depends on what ran before it, so it is read when the suite runs.
+    recorder.query = None
     base = engine.base
 
     def norm(env: Mapping[str, str | None]) -> dict[str, str | None]:

@@ -4,6 +4,7 @@ without it the plugin changes nothing about a pytest run."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from .engine import CommandResult, Executor
 from .items import JobDirectory, SuiteItem
 from .model import Command, Job
 from .planner import NODE_PREFIX, plan_job
+from .progress import Progress
 from .session import RUNTIME_KEY, Runtime
 from .settings import resolve_settings
 from .suite_data import SuiteData, SuiteDataError, load_suites
@@ -96,6 +98,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "store (repeatable); used to start the longest suites first",
     )
     group.addoption(
+        "--torchci-all-shards",
+        action="store_true",
+        default=False,
+        help="run every shard of the config in this one run (N from --torchci-shard K/N)",
+    )
+    group.addoption(
+        "--torchci-balance",
+        metavar="N",
+        type=int,
+        help="split the config's suites over N shards by duration (longest first onto the "
+        "lightest shard) and run shard K of --torchci-shard K/N",
+    )
+    group.addoption(
+        "--torchci-store-durations",
+        metavar="FILE",
+        help="write the durations of this run's suites to a JSON store (merged into FILE)",
+    )
+    group.addoption(
         "--torchci-suites",
         metavar="DIR",
         help="a suites folder to use instead of the installed one",
@@ -159,7 +179,24 @@ def pytest_configure(config: pytest.Config) -> None:
 
     job = Job(settings.build_environment, settings.config, settings.shard, settings.num_shards)
     query = None if settings.dry_run else _query_executor(settings.root)
-    job_plan = plan_job(data, job, settings.root, base_env=_environ(), query=query)
+    balance_n = config.getoption("torchci_balance")
+    shard_plans = None
+    if balance_n is not None or config.getoption("torchci_all_shards"):
+        from .shards import expand_all_shards
+
+        if balance_n is not None:
+            if balance_n < 1:
+                raise pytest.UsageError(f"--torchci-balance {balance_n}: must be at least 1")
+            if int(job.shard) > balance_n:
+                raise pytest.UsageError(
+                    f"--torchci-balance {balance_n}: shard {job.shard} is past {balance_n}"
+                )
+            job = Job(job.build_environment, job.test_config, job.shard, str(balance_n))
+        job_plan, shard_plans = expand_all_shards(
+            data, job, settings.root, base_env=_environ(), query=query
+        )
+    else:
+        job_plan = plan_job(data, job, settings.root, base_env=_environ(), query=query)
     settings = type(settings)(**{**settings.__dict__, "selectors": tuple(selectors)})
     runtime = Runtime(
         settings,
@@ -171,9 +208,25 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[RUNTIME_KEY] = runtime
     runtime.run_id = _run_id(config)
+    _CURRENT.clear()
+    progress = _progress(config)
+    if progress is not None:
+        _CURRENT.append(progress)
     _install_cancel_handler(config)
+    plans = [job_plan.plan]
+    if balance_n is not None:
+        runtime.balance = balance_n
+        units = runtime.shard_units()
+        plans = [dataclasses.replace(job_plan.plan, steps=tuple(u.step for u in units))]
+    elif shard_plans is not None:
+        plans = [jp.plan for jp in shard_plans]
     if settings.plan_file is not None and not hasattr(config, "workerinput"):
-        settings.plan_file.write_text(json.dumps(job_plan.plan.as_json(), indent=1) + "\n")
+        text = (
+            json.dumps(plans[0].as_json(), indent=1)
+            if len(plans) == 1
+            else "\n".join(json.dumps(p.as_json()) for p in plans)
+        )
+        settings.plan_file.write_text(text + "\n")
 
 
 def _run_id(config: pytest.Config) -> str:
@@ -217,10 +270,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The run's last word: stop any suite process group still registered (a worker
-    that died, a cancelled run)."""
+    that died, a cancelled run); the job summary; the durations store."""
     runtime = _runtime(session.config)
-    if runtime is not None and not hasattr(session.config, "workerinput"):
-        runtime.sweep_groups()
+    if runtime is None or hasattr(session.config, "workerinput"):
+        return
+    runtime.sweep_groups()
+    progress = _progress(session.config)
+    if progress is None:
+        return
+    s = runtime.settings
+    progress.write_github_summary(
+        f"torchci: {s.config} ({s.build_environment or 'no build'}, shard {s.shard}/{s.num_shards})"
+    )
+    store = session.config.getoption("torchci_store_durations")
+    if store:
+        progress.store(Path(store))
 
 
 def _query_executor(root: Path) -> Executor:
@@ -308,7 +372,17 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         lines.append(f"torchci: dispatch branch {jp.rule.branch}: {jp.rule.cites}")
     if jp.plan.error:
         lines.append(f"torchci: planning stopped early: {jp.plan.error}")
+    if runtime.balance is not None:
+        predicted = runtime.balanced().predicted
+        shown = ", ".join(f"{i + 1}: {_hms(t)}" for i, t in enumerate(predicted))
+        lines.append(f"torchci: balanced over {len(predicted)} shards, predicted {shown}")
     return lines
+
+
+def _hms(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
@@ -337,11 +411,38 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return host.count * (config.getoption("torchci_slots_per_device") or 1)
 
 
+_PROGRESS_KEY = pytest.StashKey["Progress"]()
+
+
+def _progress(config: pytest.Config) -> Progress | None:
+    runtime = _runtime(config)
+    if runtime is None or hasattr(config, "workerinput"):
+        return None
+    progress = config.stash.get(_PROGRESS_KEY, None)
+    if progress is None:
+        total = sum(u.role == "test" for u in runtime.shard_units())
+        progress = Progress(config, total)
+        config.stash[_PROGRESS_KEY] = progress
+    return progress
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    progress = _progress(session.config)
+    if progress is not None and session.items:
+        progress.total = len(session.items)
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """At -v, say on the terminal what an item waited for (its lease)."""
+    """One progress line per finished suite; at -v, what an item waited for."""
     for title, text in report.sections:
         if title.endswith("torchci lease") and report.when == "call":
             _LEASE_NOTES.append(text)
+    progress = _CURRENT[0] if _CURRENT else None
+    if progress is not None:
+        progress.report(report)
+
+
+_CURRENT: list[Progress] = []
 
 
 _LEASE_NOTES: list[str] = []

@@ -29,6 +29,7 @@ from .model import Command, Job
 from .planner import JobPlan, Unit, run_entry
 from .runner import RunOptions, describe_status, run_command
 from .settings import Settings
+from .shards import Balance
 from .suite_data import SuiteData
 
 if TYPE_CHECKING:
@@ -110,6 +111,8 @@ class Runtime:
     _leases: LeaseManager | None = None
     _ranks: dict[str, int] | None = None
     run_id: str = "local"
+    balance: int | None = None
+    _balanced: object = None
     setups_done: dict[int, _Outcome] = field(default_factory=dict)
     teardowns_done: set[int] = field(default_factory=set)
     ran: set[int] = field(default_factory=set)
@@ -140,6 +143,25 @@ class Runtime:
             names.extend(suite.markers)
         names.extend(unit.entry.markers)
         return list(dict.fromkeys(names))
+
+    # --- shards ---------------------------------------------------------------------
+
+    def balanced(self) -> Balance:
+        """The balanced split of this run's test units (with --torchci-balance)."""
+        from .shards import balance
+
+        if self._balanced is None:
+            assert self.balance is not None
+            expected = self.expected_durations()
+            self._balanced = balance(self.job_plan.units, self.balance, lambda u: expected[u.name])
+        assert isinstance(self._balanced, Balance)
+        return self._balanced
+
+    def shard_units(self) -> list[Unit]:
+        """The units this run runs: all, or shard K's of a balanced split."""
+        if self.balance is None:
+            return list(self.job_plan.units)
+        return self.balanced().units_of(int(self.job.shard), self.job_plan.units)
 
     # --- deadlines ------------------------------------------------------------------
 
@@ -371,7 +393,7 @@ class Runtime:
                 return result
 
             engine = Engine(
-                self.data, self.job, self.settings.root, executor,
+                self.data, unit.job or self.job, self.settings.root, executor,
                 base_env=base_env, planning=False,
             )  # fmt: skip
             state = unit.start.snapshot()
@@ -540,7 +562,7 @@ class Runtime:
             ("args", " ".join(unit.step.args)),
             ("build_environment", self.job.build_environment),
             ("test_config", self.job.test_config),
-            ("shard", f"{self.job.shard}/{self.job.num_shards}"),
+            ("shard", f"{(unit.job or self.job).shard}/{(unit.job or self.job).num_shards}"),
         ]
 
     def run_teardowns(self, item: SuiteItem, nextitem: pytest.Item | None) -> None:

@@ -1,0 +1,123 @@
+"""What a person and a CI page see while suites finish: one line per suite, a Markdown
+job summary and ``::error`` annotations under GitHub Actions, and a durations store."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+__all__ = ["Progress", "SuiteRecord"]
+
+
+def hms(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+@dataclass
+class SuiteRecord:
+    name: str
+    outcome: str = "passed"
+    seconds: float = 0.0
+    devices: str = ""
+    failing: list[str] = field(default_factory=list)
+    message: str = ""
+
+
+def _failing_cases(text: str) -> list[str]:
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("--- failing test cases"):
+            out = []
+            for case in lines[i + 1 :]:
+                if case.startswith("---"):
+                    break
+                out.append(case.strip())
+            return out
+    return []
+
+
+class Progress:
+    """Collects one record per suite from the reports the controller sees."""
+
+    def __init__(self, config: pytest.Config, total: int) -> None:
+        self.config = config
+        self.total = total
+        self.records: dict[str, SuiteRecord] = {}
+        self.done = 0
+        self.github = bool(os.environ.get("GITHUB_ACTIONS"))
+
+    def _record(self, report: pytest.TestReport) -> SuiteRecord:
+        name = report.nodeid.split("::", 1)[-1]
+        return self.records.setdefault(report.nodeid, SuiteRecord(name))
+
+    def report(self, report: pytest.TestReport) -> None:
+        rec = self._record(report)
+        rec.seconds += report.duration
+        for key, value in report.user_properties:
+            if key == "devices":
+                rec.devices = str(value)
+        if report.failed:
+            rec.outcome = "failed" if report.when == "call" else "error"
+            text = report.longreprtext
+            rec.failing = _failing_cases(text) or rec.failing
+            rec.message = next((ln for ln in text.splitlines() if ln.strip()), "")
+        elif report.skipped and rec.outcome == "passed":
+            rec.outcome = "skipped"
+        finished = report.when == "call" or (report.when == "setup" and not report.passed)
+        if not finished:
+            return
+        self.done += 1
+        where = f" on {rec.devices}" if rec.devices else ""
+        line = f"[{self.done}/{self.total}] {rec.name} {rec.outcome} in {hms(rec.seconds)}{where}"
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(line)
+        if self.github and rec.outcome in ("failed", "error"):
+            message = (rec.message or "failed").replace("%", "%25").replace("\n", "%0A")
+            print(f"::error title=torchci {rec.name} {rec.outcome}::{message}", flush=True)
+
+    def summary_markdown(self, title: str) -> str:
+        lines = [
+            f"### {title}",
+            "",
+            "| suite | outcome | duration | devices | failing tests |",
+            "|---|---|---|---|---|",
+        ]
+        for rec in self.records.values():
+            failing = "<br>".join(f"`{c}`" for c in rec.failing[:10])
+            if len(rec.failing) > 10:
+                failing += f"<br>... {len(rec.failing) - 10} more"
+            lines.append(
+                f"| `{rec.name}` | {rec.outcome} | {hms(rec.seconds)} | {rec.devices or '-'} | "
+                f"{failing or '-'} |"
+            )
+        return "\n".join(lines) + "\n"
+
+    def write_github_summary(self, title: str) -> None:
+        path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if self.github and path:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(self.summary_markdown(title))
+
+    def durations(self) -> dict[str, float]:
+        return {
+            r.name: round(r.seconds, 3) for r in self.records.values() if r.outcome != "skipped"
+        }
+
+    def store(self, path: Path) -> None:
+        from .durations import DurationsError, read_durations, write_store
+
+        known: dict[str, float] = {}
+        if path.is_file():
+            try:
+                known = read_durations([path])
+            except DurationsError:
+                known = {}
+        known.update(self.durations())
+        write_store(path, known)
