@@ -96,6 +96,34 @@ def _suites_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _matrix(args: argparse.Namespace) -> int:
+    from .durations import DurationsError
+    from .matrix import MatrixError, build_matrix, job_names, load_runners
+
+    if args.shards < 1:
+        print(f"error: --shards {args.shards}: must be at least 1", file=sys.stderr)
+        return 2
+    root = Path(args.root)
+    if not root.is_dir():
+        print(f"error: --root {args.root}: no such folder", file=sys.stderr)
+        return 2
+    try:
+        runners = load_runners(Path(args.runners) if args.runners else None)
+        job = Job(args.build_env, args.config, "1", str(args.shards))
+        matrix = build_matrix(
+            load_suites(), job, root.resolve(), runners=runners,
+            durations=[Path(d) for d in args.durations], balanced=bool(args.durations),
+        )  # fmt: skip
+    except (MatrixError, DurationsError, SuiteDataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(matrix))
+    if args.names:
+        for name in job_names(matrix, args.build_env):
+            print(name)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pytest_torchci", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--readme", default="README.md", help="the file holding the table")
     table.add_argument("--check", action="store_true", help="exit 1 if the table is stale")
     table.set_defaults(func=_suites_table)
+
+    matrix = sub.add_parser("matrix", help="print the test-matrix of a config for a workflow")
+    matrix.add_argument("--config", required=True, help="the TEST_CONFIG")
+    matrix.add_argument("--build-env", required=True, help="the BUILD_ENVIRONMENT")
+    matrix.add_argument("--shards", required=True, type=int, help="how many shards")
+    matrix.add_argument("--durations", action="append", default=[], help="durations (balance)")
+    matrix.add_argument("--runners", help="JSON or TOML mapping of needs to runner labels")
+    matrix.add_argument("--root", default=".", help="the PyTorch checkout (default: .)")
+    matrix.add_argument("--names", action="store_true", help="also print the job names")
+    matrix.set_defaults(func=_matrix)
 
     from .validate.cli import add_arguments, run
 
