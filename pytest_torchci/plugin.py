@@ -208,10 +208,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[RUNTIME_KEY] = runtime
     runtime.run_id = _run_id(config)
-    _CURRENT.clear()
     progress = _progress(config)
     if progress is not None:
-        _CURRENT.append(progress)
+        config.pluginmanager.register(_Reporter(progress), "torchci-reporter")
     _install_cancel_handler(config)
     plans = [job_plan.plan]
     if balance_n is not None:
@@ -432,27 +431,26 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         progress.total = len(session.items)
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """One progress line per finished suite; at -v, what an item waited for."""
-    for title, text in report.sections:
-        if title.endswith("torchci lease") and report.when == "call":
-            _LEASE_NOTES.append(text)
-    progress = _CURRENT[0] if _CURRENT else None
-    if progress is not None:
-        progress.report(report)
+class _Reporter:
+    """This run's reporting hooks, registered per config (so that a pytest run inside a
+    pytest run, as pytester makes, keeps its own)."""
 
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.lease_notes: list[str] = []
 
-_CURRENT: list[Progress] = []
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """One progress line per finished suite; what an item waited for."""
+        for title, text in report.sections:
+            if title.endswith("torchci lease") and report.when == "call":
+                self.lease_notes.append(text)
+        self.progress.report(report)
 
-
-_LEASE_NOTES: list[str] = []
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if terminalreporter.config.getoption("verbose") >= 1 and _LEASE_NOTES:
-        terminalreporter.section("torchci device leases")
-        for note in _LEASE_NOTES:
-            terminalreporter.line(note)
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if terminalreporter.config.getoption("verbose") >= 1 and self.lease_notes:
+            terminalreporter.section("torchci device leases")
+            for note in self.lease_notes:
+                terminalreporter.line(note)
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
