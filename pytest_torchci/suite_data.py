@@ -139,8 +139,12 @@ class SuiteData:
 
 
 def default_suites_dir() -> Path:
-    """The suite data installed with the package."""
-    return Path(str(resources.files("pytest_torchci.suites")))
+    """The suite data installed with the package (or, in a source tree that is not
+    installed, its top-level ``suites/`` folder)."""
+    try:
+        return Path(str(resources.files("pytest_torchci.suites")))
+    except (ModuleNotFoundError, TypeError):
+        return Path(__file__).resolve().parent.parent / "suites"
 
 
 # --- locating errors ---------------------------------------------------------------------
