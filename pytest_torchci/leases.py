@@ -22,7 +22,19 @@ from filelock import FileLock, Timeout
 
 from .devices import Host
 
-__all__ = ["Lease", "LeaseError", "LeaseManager", "Need"]
+__all__ = ["Lease", "LeaseError", "LeaseManager", "Need", "writable_problem"]
+
+
+def writable_problem(folder: Path) -> str | None:
+    """Why lock files cannot be written in ``folder`` (None: they can); made if missing."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".probe-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 class LeaseError(RuntimeError):
@@ -56,15 +68,9 @@ class LeaseManager:
         self.lock_dir = lock_dir
         self.slots = max(1, slots)
         self.poll = poll
-        try:
-            lock_dir.mkdir(parents=True, exist_ok=True)
-            probe = lock_dir / f".probe-{os.getpid()}"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as exc:
-            raise LeaseError(
-                f"lock folder {lock_dir}: cannot write there ({exc.strerror})"
-            ) from None
+        problem = writable_problem(lock_dir)
+        if problem is not None:
+            raise LeaseError(f"lock folder {lock_dir}: cannot write there ({problem})")
 
     def _path(self, device: str, slot: int) -> Path:
         return self.lock_dir / f"{self.host.kind}-{device}.slot{slot}.lock"

@@ -7,6 +7,7 @@ is now.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,15 +143,7 @@ def plan_job(
             nodeid=None,
             env={},
             commands=tuple(
-                Command(
-                    c.argv,
-                    c.cwd,
-                    env_delta(norm(c.env), job_env),
-                    c.fn,
-                    c.stdin,
-                    c.stdout,
-                    c.merge_stderr,
-                )
+                dataclasses.replace(c, env=env_delta(norm(c.env), job_env))
                 for c in prelude_commands
             ),
         )
@@ -207,16 +200,7 @@ def plan_job(
             nodeid=f"{NODE_PREFIX}::{name}" if role == "test" else None,
             env=step_env,
             commands=tuple(
-                Command(
-                    c.argv,
-                    c.cwd,
-                    env_delta(norm(c.env), outer),
-                    c.fn,
-                    c.stdin,
-                    c.stdout,
-                    c.merge_stderr,
-                )
-                for c in commands
+                dataclasses.replace(c, env=env_delta(norm(c.env), outer)) for c in commands
             ),
         )
         steps.append(step)

@@ -164,16 +164,14 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         lock_opt, lock_source = env["TORCHCI_LOCK_DIR"], "TORCHCI_LOCK_DIR (environment)"
     lock_dir = Path(lock_opt) if lock_opt else default_lock_dir()
     if lock_opt:
-        try:
-            lock_dir.mkdir(parents=True, exist_ok=True)
-            probe = lock_dir / f".probe-{os.getpid()}"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as exc:
+        from .leases import writable_problem
+
+        problem = writable_problem(lock_dir)
+        if problem is not None:
             raise pytest.UsageError(
-                f"{lock_source} {lock_opt}: cannot write lock files there ({exc.strerror}); "
+                f"{lock_source} {lock_opt}: cannot write lock files there ({problem}); "
                 "give a writable folder on local disk"
-            ) from None
+            )
     slots = opt("torchci_slots_per_device")
     if slots is not None and slots < 1:
         raise pytest.UsageError(f"--torchci-slots-per-device {slots}: must be at least 1")
