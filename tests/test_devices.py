@@ -376,3 +376,18 @@ def test_setups_run_once_per_host_under_xdist(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout
     assert marker.read_text() == "x"
     assert len(out.read_text().splitlines()) == 4
+
+
+@pytest.mark.parametrize(("devices", "slots", "workers"), [("cuda:4", 1, 4), ("cuda:2", 3, 6)])
+def test_n_auto_sizes_to_device_slots(
+    tmp_path: Path, devices: str, slots: int, workers: int
+) -> None:
+    run = make_run_dir(tmp_path, "run")
+    suites = write_fake_suites(run / "suites", [("fake1", "a-0")], out=tmp_path / "r.jsonl")
+    proc = run_pytest(
+        run, *common_args(suites, run, tmp_path / "locks", devices),
+        f"--torchci-slots-per-device={slots}", "-n", "auto",
+    )  # fmt: skip
+    assert isinstance(proc, subprocess.CompletedProcess)
+    assert proc.returncode == 0, proc.stdout
+    assert f"created: {workers}/{workers} workers" in proc.stdout
