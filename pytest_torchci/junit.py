@@ -13,6 +13,8 @@ from pathlib import Path
 __all__ = ["ChildCase", "ChildReport", "read_child_reports", "write_synthetic_failure"]
 
 REPORTS = Path("test") / "test-reports"
+# The plugin's own folders under test-reports: logs, never a test file's XML.
+_NOT_REPORTS = frozenset({"torchci-logs"})
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,11 @@ def read_child_reports(root: Path, since: float, *, skip: tuple[Path, ...] = ())
     if not base.is_dir():
         return report
     skipped = {p.resolve() for p in skip}
-    for path in sorted(base.rglob("*.xml")):
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(base):
+        dirs[:] = [d for d in dirs if d not in _NOT_REPORTS]
+        found.extend(Path(folder, f) for f in files if f.endswith(".xml"))
+    for path in sorted(found):
         try:
             if path.name.endswith(".report.xml") or path.stat().st_mtime < since:
                 continue

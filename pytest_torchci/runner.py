@@ -191,21 +191,34 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
         )
     for t in threads:
         t.start()
-    timed_out = False
+    # A blocking wait, with a watchdog for the deadline: Popen.wait(timeout) polls.
+    expired = threading.Event()
+    watchdog = None
+    if options.timeout is not None:
+
+        def on_deadline() -> None:
+            expired.set()
+            stop_group(proc, options.grace)
+
+        watchdog = threading.Timer(options.timeout, on_deadline)
+        watchdog.daemon = True
+        watchdog.start()
     try:
-        proc.wait(timeout=options.timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        stop_group(proc, options.grace)
+        proc.wait()
     except BaseException:
         # Cancelled (Ctrl-C, SIGTERM, pytest-timeout): stop the suite's whole tree.
         stop_group(proc, CANCEL_GRACE)
         raise
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         if stdout_file is not None:
             stdout_file.close()
         if options.on_end is not None:
             options.on_end(proc.pid)
+    if expired.is_set() and watchdog is not None:
+        watchdog.join(timeout=sum(options.grace) + 10)
+    timed_out = expired.is_set()
     deadline = time.monotonic() + 1.0
     for t in threads:
         t.join(timeout=max(0.0, deadline - time.monotonic()))
