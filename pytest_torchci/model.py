@@ -110,6 +110,7 @@ class Plan:
     env: Mapping[str, str | None]
     steps: tuple[PlanStep, ...]
     error: str | None = None
+    prelude: tuple[PlanStep, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -119,6 +120,10 @@ class Plan:
             "env": dict(self.env),
             "steps": [s.as_json() for s in self.steps],
         }
+        if self.prelude:
+            # What test.sh runs before its dispatch chain: its own checks, and a call its
+            # definitions make on the way (pr_time_benchmarks). Not part of `steps`.
+            out["prelude"] = [s.as_json() for s in self.prelude]
         if self.error is not None:
             out["error"] = self.error
         return out

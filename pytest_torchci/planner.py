@@ -207,7 +207,10 @@ def plan_job(
         units.append(Unit(len(units), name, entry, suite, role, start, step))
         if entry.exit is not None or stop:
             break  # `exit` ends test.sh, whatever called it
-    plan = Plan(job, str(root), job_env, tuple(steps), error)
+    before = 1 if data.prelude else 0  # the prelude's own step
+    if rule is not None and rule.phase == "prelude":
+        before = len(steps)  # a call test.sh makes before its dispatch chain
+    plan = Plan(job, str(root), job_env, tuple(steps[before:]), error, tuple(steps[:before]))
     return JobPlan(plan, tuple(units), rule, job_env)
 
 

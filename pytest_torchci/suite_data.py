@@ -123,6 +123,7 @@ class RouteRule:
     entries: tuple[RouteEntry, ...]
     where: str
     preamble: bool = True
+    phase: str = "dispatch"
 
 
 @dataclass(frozen=True)
@@ -525,7 +526,7 @@ def _load_routes(
         raise src.error(None, "route", "must be an array of tables")
     for i, raw in enumerate(raw_rules):
         table = "route"
-        extra = sorted(set(raw) - {"branch", "cites", "when", "calls", "preamble"})
+        extra = sorted(set(raw) - {"branch", "cites", "when", "calls", "phase"})
         if extra:
             raise src.error(table, extra[0], f"route #{i + 1}: unknown field {extra[0]!r}")
         if "cites" not in raw:
@@ -541,10 +542,17 @@ def _load_routes(
                 when=when,
                 entries=tuple(entries),
                 where=f"routes.toml, route #{i + 1}",
-                preamble=bool(raw.get("preamble", True)),
+                preamble=raw.get("phase", "dispatch") == "dispatch",
+                phase=_phase(src, raw.get("phase", "dispatch")),
             )
         )
     return tuple(rules), preamble
+
+
+def _phase(src: _Source, value: object) -> str:
+    if value not in ("dispatch", "prelude"):
+        raise src.error("route", "phase", f"must be dispatch or prelude, not {value!r}")
+    return str(value)
 
 
 def _load_entry(loader: _Loader, src: _Source, where: str, raw: object) -> RouteEntry:

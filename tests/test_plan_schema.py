@@ -75,7 +75,7 @@ def test_one_plan_line_per_job_with_the_schema_keys(
 ) -> None:
     root, plans = cli_plans
     for job, plan in zip(JOBS, plans, strict=True):
-        assert set(plan) - {"error"} == PLAN_KEYS
+        assert set(plan) - {"error", "prelude"} == PLAN_KEYS
         assert plan["schema"] == SCHEMA_VERSION == 1
         assert plan["job"] == job  # echoed as given, extras included
         assert plan["root"] == str(root.resolve())

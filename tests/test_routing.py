@@ -169,7 +169,8 @@ def test_every_branch_runs_the_prelude_then_the_torch_config_preamble(
     suites: pytest_torchci.SuiteData, checkout: Path
 ) -> None:
     plan = plan_job(suites, Job(CPU, "default", "1", "1"), checkout).plan
-    prelude, first = plan.steps[0], plan.steps[1]
+    (prelude,) = plan.prelude  # before the dispatch chain: not one of its steps
+    first = plan.steps[0]
     assert (prelude.call, prelude.role, prelude.nodeid) == (None, "setup", None)
     # The prelude's own checks: onnxruntime removed, the debug-assert check (not a debug build).
     assert ("pip", "uninstall", "-y", "onnxruntime") in [c.argv for c in prelude.commands]
@@ -177,6 +178,17 @@ def test_every_branch_runs_the_prelude_then_the_torch_config_preamble(
     assert (first.call, first.role, first.nodeid) == (None, "setup", None)
     assert [c.argv[:2] for c in first.commands] == [("python", "-c"), ("python", "-c")]
     assert {c.cwd for c in first.commands} == {"test"}
+
+
+def test_a_call_before_the_dispatch_chain_is_listed_with_the_prelude(
+    suites: pytest_torchci.SuiteData, checkout: Path
+) -> None:
+    """test.sh calls pr_time_benchmarks between its definitions and exits: the plan
+    lists it with the prelude; the dispatch chain has no step."""
+    result = plan_job(suites, Job(CPU, "pr_time_benchmarks", "1", "1"), checkout)
+    assert result.plan.steps == ()
+    assert [s.call for s in result.plan.prelude] == [None, "pr_time_benchmarks"]
+    assert [u.name for u in result.units if u.role == "test"] == ["pr_time_benchmarks"]
 
 
 def test_test_steps_get_node_ids_and_installs_do_not(
