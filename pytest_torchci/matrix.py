@@ -9,7 +9,6 @@ job per shard; this only writes its input.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -174,6 +173,3 @@ def job_names(
         f"({e['config']}, {e['shard']}, {e['num_shards']}, {e['runner']})"
         for e in matrix["include"]
     ]
-
-
-_ = dataclasses

@@ -203,7 +203,6 @@ def pytest_configure(config: pytest.Config) -> None:
         data,
         job,
         job_plan,
-        capture_live=config.getoption("capture") == "no",
         config=config,
     )
     config.stash[RUNTIME_KEY] = runtime

@@ -105,7 +105,6 @@ class Runtime:
     data: SuiteData
     job: Job
     job_plan: JobPlan
-    capture_live: bool
     config: pytest.Config | None = None
     _host: Host | None = None
     _leases: LeaseManager | None = None
