@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ._bash import glob_match, split_words
+from ._bash import split_words
 from .conditions import ConditionError
 from .model import Command, Job
 from .natives import NATIVES, NativeContext, NativeError, call_native
@@ -342,10 +342,7 @@ class Engine:
 
     def trait(self, state: State, name: str) -> bool:
         trait = self.data.traits[name]
-        value = self.text(state, trait.var)
-        if trait.kind == "regex":
-            return re.search(trait.pattern, value) is not None
-        return glob_match(value, trait.pattern)
+        return trait.matches(self.text(state, trait.var))
 
     def check(self, state: State, step_when: object) -> bool:
         if step_when is None:

@@ -50,7 +50,7 @@ class SuiteItem(pytest.Item):
         self.runtime = runtime
         for name in runtime.markers_for(unit):
             self.add_marker(name)
-        for mark in runtime.device_markers(unit):
+        for mark in runtime.placement.markers(unit):
             self.add_marker(mark)
 
     @property

@@ -17,18 +17,12 @@ from typing import Any
 
 from .durations import read_durations
 from .model import Job
+from .placement import job_kind, unit_need
 from .planner import Unit
 from .shards import balance, expand_all_shards
-from .suite_data import SuiteData
+from .suite_data import SuiteData, job_traits
 
-__all__ = [
-    "DEFAULT_RUNNERS",
-    "MatrixError",
-    "build_matrix",
-    "job_names",
-    "load_runners",
-    "unit_need",
-]
+__all__ = ["DEFAULT_RUNNERS", "MatrixError", "build_matrix", "job_names", "load_runners"]
 
 # Runner labels by need, as PyTorch's workflows name them; --runners replaces this.
 DEFAULT_RUNNERS: dict[str, str] = {
@@ -50,21 +44,6 @@ DEFAULT_RUNNERS: dict[str, str] = {
 
 class MatrixError(ValueError):
     """Bad matrix input (a runners file, a need no runner covers)."""
-
-
-def unit_need(unit: Unit, kind: str | None) -> tuple[int, tuple[str, ...]]:
-    """(device count, hardware) of a test unit on a ``kind`` build; -1 is all."""
-    suite = unit.suite
-    if suite is None or unit.role != "test":
-        return 0, ()
-    count = 0
-    if kind is not None:
-        count = (
-            suite.devices
-            if suite.devices is not None
-            else (-1 if suite.family == "distributed" else 1)
-        )
-    return count, tuple(suite.hardware)
 
 
 def load_runners(path: Path | None) -> dict[str, str]:
@@ -123,12 +102,7 @@ def build_matrix(
     """``{"include": [{config, shard, num_shards, runner}, ...]}`` for ``job``'s config."""
     n = int(job.num_shards)
     merged, plans = expand_all_shards(data, job, root)
-    traits = {"cuda": "*cuda*", "rocm": "*rocm*", "xpu": "*xpu*"}
-    from ._bash import glob_match
-
-    kind = next(
-        (k for k in ("rocm", "xpu", "cuda") if glob_match(job.build_environment, traits[k])), None
-    )
+    kind = job_kind(job_traits(data, job))
     by_shard: dict[int, list[Unit]] = {}
     if balanced:
         known = read_durations(durations)

@@ -22,15 +22,16 @@ from typing import IO, TYPE_CHECKING
 
 import pytest
 
-from .devices import Host, discover
+from .devices import Host
 from .engine import CommandResult, Engine, ScriptExit, SuiteFailure
-from .leases import Lease, LeaseError, LeaseManager, Need
+from .leases import Need
 from .model import Command, Job
+from .placement import Placement, job_kind
 from .planner import JobPlan, Unit, run_entry
 from .runner import RunOptions, describe_status, run_command
 from .settings import Settings
 from .shards import Balance
-from .suite_data import SuiteData
+from .suite_data import SuiteData, job_traits
 
 if TYPE_CHECKING:
     from .items import SuiteItem
@@ -106,9 +107,7 @@ class Runtime:
     job: Job
     job_plan: JobPlan
     config: pytest.Config | None = None
-    _host: Host | None = None
-    _leases: LeaseManager | None = None
-    _ranks: dict[str, int] | None = None
+    _placement: Placement | None = None
     run_id: str = "local"
     balance: int | None = None
     _balanced: object = None
@@ -119,20 +118,7 @@ class Runtime:
     # --- markers --------------------------------------------------------------------
 
     def job_traits(self) -> list[str]:
-        variables = self.job.variables()
-        from ._bash import glob_match
-
-        out = []
-        for trait in self.data.traits.values():
-            value = variables.get(trait.var, "")
-            ok = (
-                re.search(trait.pattern, value) is not None
-                if trait.kind == "regex"
-                else glob_match(value, trait.pattern)
-            )
-            if ok:
-                out.append(trait.name)
-        return out
+        return job_traits(self.data, self.job)
 
     def markers_for(self, unit: Unit) -> list[str]:
         names = list(self.job_traits())
@@ -224,109 +210,18 @@ class Runtime:
 
     # --- devices --------------------------------------------------------------------
 
-    def job_kind(self) -> str | None:
-        """The kind of device the job's build uses (None: a CPU build)."""
-        traits = set(self.job_traits())
-        for kind in ("rocm", "xpu", "cuda"):
-            if kind in traits:
-                return kind
-        return None
+    @property
+    def placement(self) -> Placement:
+        if self._placement is None:
+            self._placement = Placement(self.settings, job_kind(self.job_traits()), self.config)
+        return self._placement
 
     @property
     def host(self) -> Host:
-        if self._host is None:
-            declared = self.settings.declared_host
-            self._host = declared if declared is not None else discover(prefer=self.job_kind())
-        return self._host
-
-    def device_markers(self, unit: Unit) -> list[pytest.MarkDecorator]:
-        suite = unit.suite
-        if suite is None or unit.role != "test":
-            return []
-        marks = []
-        if self.job_kind() is not None:
-            count = suite.devices
-            if count is None:
-                count = -1 if suite.family == "distributed" else 1
-            if count != 0:
-                marks.append(pytest.mark.torchci_devices(count, exclusive=not suite.share))
-        if suite.hardware:
-            marks.append(pytest.mark.torchci_hardware(*suite.hardware))
-        return marks
+        return self.placement.host
 
     def need_for(self, item: SuiteItem) -> Need:
-        mark = item.get_closest_marker("torchci_devices")
-        hardware = item.get_closest_marker("torchci_hardware")
-        count, exclusive = 0, True
-        if mark is not None:
-            count = int(mark.args[0]) if mark.args else int(mark.kwargs.get("count", 1))
-            exclusive = bool(mark.kwargs.get("exclusive", True))
-        return Need(count, exclusive, tuple(hardware.args) if hardware is not None else ())
-
-    def gate(self, item: SuiteItem) -> None:
-        """Skip (or fail, with --torchci-require-devices) a suite the host cannot run."""
-        if self.settings.dry_run:
-            return
-        need = self.need_for(item)
-        if need.count == 0 and not need.hardware:
-            return
-        host, kind = self.host, self.job_kind()
-        reason = None
-        if need.count != 0 and (host.kind != kind or host.count == 0):
-            what = "all" if need.count < 0 else str(need.count)
-            reason = f"needs {what} {kind} device{'s' if need.count != 1 else ''}"
-        elif need.count > host.count:
-            reason = f"needs {need.count} {kind} devices"
-        elif need.hardware and not any(host.has(None, hw) for hw in need.hardware):
-            reason = f"needs {' or '.join(need.hardware)} hardware"
-        if reason is None:
-            return
-        reason += f"; the host has {host.describe()} ({host.source})"
-        if self.settings.require_devices:
-            pytest.fail(f"{item.name} {reason} (--torchci-require-devices)", pytrace=False)
-        pytest.skip(f"{item.name} {reason}")
-
-    def rank(self, item: SuiteItem) -> int:
-        """The item's place in the session's order (the longest suites first)."""
-        if self._ranks is None:
-            self._ranks = {it.nodeid: i for i, it in enumerate(item.session.items)}
-        return self._ranks.get(item.nodeid, len(self._ranks))
-
-    def leases_active(self) -> bool:
-        """Leases are taken only when xdist runs items side by side."""
-        return self.config is not None and hasattr(self.config, "workerinput")
-
-    def lease_manager(self) -> LeaseManager:
-        if self._leases is None:
-            self._leases = LeaseManager(
-                self.host, self.settings.lock_dir, self.settings.slots_per_device
-            )
-        return self._leases
-
-    @contextmanager
-    def lease(self, item: SuiteItem) -> Iterator[Lease | None]:
-        need = self.need_for(item)
-        if not self.leases_active() or need.count == 0 or self.host.count == 0:
-            yield None
-            return
-        notes: list[str] = []
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        try:
-            lease = self.lease_manager().acquire(
-                need, f"{item.nodeid} [{worker}]", on_wait=notes.append
-            )
-        except LeaseError as exc:
-            pytest.fail(f"{item.name}: {exc}", pytrace=False)
-        try:
-            where = f"{self.host.kind}:{','.join(lease.ids)}"
-            item.user_properties.append(("devices", where))
-            text = f"{item.nodeid} ran on {where}"
-            if notes:
-                text += f" after waiting {lease.waited:.1f} s; {notes[0]}"
-            item.add_report_section("call", "torchci lease", text)
-            yield lease
-        finally:
-            self.lease_manager().release(lease)
+        return self.placement.need_for(item)
 
     # --- running --------------------------------------------------------------------
 
@@ -443,7 +338,7 @@ class Runtime:
             print(f"  ({c.cwd}) {env + ' ' if env else ''}{shlex.join(c.argv)}")
 
     def run_setups(self, item: SuiteItem) -> None:
-        self.gate(item)
+        self.placement.gate(item)
         if self.settings.no_setup:
             return
         for unit in self.job_plan.units:
@@ -511,7 +406,7 @@ class Runtime:
         timeout = getattr(item, "torchci_timeout", None)
         error: SuiteError | None = None
         try:
-            with self.lease(item) as lease:
+            with self.placement.lease(item) as lease:
                 overrides = {}
                 variable = self.host.visibility_variable()
                 if lease is not None and variable is not None:

@@ -16,8 +16,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
+from ._bash import glob_match
 from .conditions import Condition, ConditionError, parse_condition
-from .model import Role
+from .model import Job, Role
 
 __all__ = [
     "RouteEntry",
@@ -28,6 +29,7 @@ __all__ = [
     "SuiteDataError",
     "Trait",
     "default_suites_dir",
+    "job_traits",
     "load_suites",
 ]
 
@@ -47,6 +49,13 @@ class Trait:
     pattern: str
     kind: str = "glob"
     help: str = ""
+
+    def matches(self, value: str) -> bool:
+        """Whether ``value`` (of ``var``) has this trait: ``[[ value == pattern ]]``, or
+        ``[[ value =~ pattern ]]`` for a regex trait."""
+        if self.kind == "regex":
+            return re.search(self.pattern, value) is not None
+        return glob_match(value, self.pattern)
 
 
 @dataclass(frozen=True)
@@ -589,6 +598,12 @@ def _load_entry(loader: _Loader, src: _Source, where: str, raw: object) -> Route
         steps=steps,
         exit=exit_status,
     )
+
+
+def job_traits(data: SuiteData, job: Job) -> list[str]:
+    """The names of the traits a job has, from its own variables."""
+    variables = job.variables()
+    return [t.name for t in data.traits.values() if t.matches(variables.get(t.var, ""))]
 
 
 def check_references(data: SuiteData) -> list[str]:

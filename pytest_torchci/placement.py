@@ -1,0 +1,155 @@
+"""Where a suite runs: the devices it needs, whether the host has them, and its lease.
+
+A suite of a GPU build needs one device, a ``distributed`` one all of the host's, unless
+its data says otherwise (``devices``, ``share``, ``hardware``). Items carry the need as
+markers (``torchci_devices``, ``torchci_hardware``), so a conftest can change it; the
+lease is taken from the item's markers when it runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .devices import Host, discover
+from .leases import Lease, LeaseError, LeaseManager, Need
+from .planner import Unit
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .items import SuiteItem
+
+__all__ = ["Placement", "job_kind", "unit_need"]
+
+KINDS_BY_PRIORITY = ("rocm", "xpu", "cuda")
+
+
+def job_kind(traits: Sequence[str]) -> str | None:
+    """The kind of device a build with these traits uses (None: a CPU build)."""
+    return next((kind for kind in KINDS_BY_PRIORITY if kind in traits), None)
+
+
+def unit_need(unit: Unit, kind: str | None) -> tuple[int, tuple[str, ...]]:
+    """(device count, hardware) of a test unit on a ``kind`` build; -1 is all of them."""
+    suite = unit.suite
+    if suite is None or unit.role != "test":
+        return 0, ()
+    count = 0
+    if kind is not None:
+        count = (
+            suite.devices
+            if suite.devices is not None
+            else (-1 if suite.family == "distributed" else 1)
+        )
+    return count, tuple(suite.hardware)
+
+
+@dataclass
+class Placement:
+    """The host's devices and this process's leases on them."""
+
+    settings: Settings
+    kind: str | None
+    config: pytest.Config | None = None
+    _host: Host | None = None
+    _leases: LeaseManager | None = None
+    _ranks: dict[str, int] | None = field(default=None, repr=False)
+
+    @property
+    def host(self) -> Host:
+        if self._host is None:
+            declared = self.settings.declared_host
+            self._host = declared if declared is not None else discover(prefer=self.kind)
+        return self._host
+
+    def markers(self, unit: Unit) -> list[pytest.MarkDecorator]:
+        count, hardware = unit_need(unit, self.kind)
+        marks = []
+        if count != 0:
+            share = unit.suite is not None and unit.suite.share
+            marks.append(pytest.mark.torchci_devices(count, exclusive=not share))
+        if hardware:
+            marks.append(pytest.mark.torchci_hardware(*hardware))
+        return marks
+
+    @staticmethod
+    def need_for(item: SuiteItem) -> Need:
+        mark = item.get_closest_marker("torchci_devices")
+        hardware = item.get_closest_marker("torchci_hardware")
+        count, exclusive = 0, True
+        if mark is not None:
+            count = int(mark.args[0]) if mark.args else int(mark.kwargs.get("count", 1))
+            exclusive = bool(mark.kwargs.get("exclusive", True))
+        return Need(count, exclusive, tuple(hardware.args) if hardware is not None else ())
+
+    def gate(self, item: SuiteItem) -> None:
+        """Skip (or fail, with --torchci-require-devices) a suite the host cannot run."""
+        if self.settings.dry_run:
+            return
+        need = self.need_for(item)
+        if need.count == 0 and not need.hardware:
+            return
+        host, kind = self.host, self.kind
+        reason = None
+        if need.count != 0 and (host.kind != kind or host.count == 0):
+            what = "all" if need.count < 0 else str(need.count)
+            reason = f"needs {what} {kind} device{'s' if need.count != 1 else ''}"
+        elif need.count > host.count:
+            reason = f"needs {need.count} {kind} devices"
+        elif need.hardware and not any(host.has(None, hw) for hw in need.hardware):
+            reason = f"needs {' or '.join(need.hardware)} hardware"
+        if reason is None:
+            return
+        reason += f"; the host has {host.describe()} ({host.source})"
+        if self.settings.require_devices:
+            pytest.fail(f"{item.name} {reason} (--torchci-require-devices)", pytrace=False)
+        pytest.skip(f"{item.name} {reason}")
+
+    def rank(self, item: SuiteItem) -> int:
+        """The item's place in the session's order (the longest suites first)."""
+        if self._ranks is None:
+            self._ranks = {it.nodeid: i for i, it in enumerate(item.session.items)}
+        return self._ranks.get(item.nodeid, len(self._ranks))
+
+    def leases_active(self) -> bool:
+        """Leases are taken only when xdist runs items side by side."""
+        return self.config is not None and hasattr(self.config, "workerinput")
+
+    def lease_manager(self) -> LeaseManager:
+        if self._leases is None:
+            self._leases = LeaseManager(
+                self.host, self.settings.lock_dir, self.settings.slots_per_device
+            )
+        return self._leases
+
+    @contextmanager
+    def lease(self, item: SuiteItem) -> Iterator[Lease | None]:
+        """Hold the item's devices while it runs (nothing without xdist)."""
+        need = self.need_for(item)
+        if not self.leases_active() or need.count == 0 or self.host.count == 0:
+            yield None
+            return
+        notes: list[str] = []
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        manager = self.lease_manager()
+        try:
+            lease = manager.acquire(
+                need, f"{item.nodeid} [{worker}]", on_wait=notes.append, rank=self.rank(item)
+            )
+        except LeaseError as exc:
+            pytest.fail(f"{item.name}: {exc}", pytrace=False)
+        try:
+            where = f"{self.host.kind}:{','.join(lease.ids)}"
+            item.user_properties.append(("devices", where))
+            text = f"{item.nodeid} ran on {where}"
+            if notes:
+                text += f" after waiting {lease.waited:.1f} s; {notes[0]}"
+            item.add_report_section("call", "torchci lease", text)
+            yield lease
+        finally:
+            manager.release(lease)
