@@ -1,12 +1,20 @@
 """pytest-torchci: PyTorch's CI test suites as pytest items.
 
-The public API: load the suite data, plan a job, read the plan.
+The public API: load the suite data, plan a job, read the plan. Its names are imported on
+first use, so that the pytest plugin (loaded by every pytest run in an environment that
+has it) costs nothing where torchci mode is off.
 """
 
-from .engine import CommandResult, SuiteFailure
-from .model import SCHEMA_VERSION, Command, Job, Plan, PlanStep
-from .planner import JobPlan, plan_job
-from .suite_data import SuiteData, SuiteDataError, load_suites
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .engine import CommandResult, SuiteFailure
+    from .model import SCHEMA_VERSION, Command, Job, Plan, PlanStep
+    from .planner import JobPlan, plan_job
+    from .suite_data import SuiteData, SuiteDataError, load_suites
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -22,3 +30,24 @@ __all__ = [
     "load_suites",
     "plan_job",
 ]
+
+_WHERE = {
+    "SCHEMA_VERSION": ".model",
+    "Command": ".model",
+    "Job": ".model",
+    "Plan": ".model",
+    "PlanStep": ".model",
+    "CommandResult": ".engine",
+    "SuiteFailure": ".engine",
+    "JobPlan": ".planner",
+    "plan_job": ".planner",
+    "SuiteData": ".suite_data",
+    "SuiteDataError": ".suite_data",
+    "load_suites": ".suite_data",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

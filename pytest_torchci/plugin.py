@@ -7,17 +7,21 @@ import contextlib
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .engine import CommandResult, Executor
-from .items import JobDirectory, SuiteItem
-from .model import Command, Job
-from .planner import NODE_PREFIX, plan_job
-from .progress import Progress
-from .session import RUNTIME_KEY, Runtime
-from .settings import resolve_settings
-from .suite_data import SuiteData, SuiteDataError, load_suites
+from ._keys import RUNTIME_KEY
+
+# Heavy modules load only in torchci mode: the plugin is loaded by every pytest run of an
+# environment that has it (run_test.py starts one per test file).
+if TYPE_CHECKING:
+    from .engine import Executor
+    from .progress import Progress
+    from .session import Runtime
+    from .suite_data import SuiteData
+
+NODE_PREFIX = "torchci"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -155,9 +159,18 @@ def _register_markers(config: pytest.Config, data: SuiteData) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("torchci_config") is None:
-        with contextlib.suppress(SuiteDataError):
-            _register_markers(config, load_suites())
+        if config.getoption("markers", False):  # `pytest --markers` documents ours too
+            from .suite_data import SuiteDataError, load_suites
+
+            with contextlib.suppress(SuiteDataError):
+                _register_markers(config, load_suites())
         return
+    from .model import Job
+    from .planner import plan_job
+    from .session import Runtime
+    from .settings import resolve_settings
+    from .suite_data import SuiteDataError, load_suites
+
     settings = resolve_settings(config)
     try:
         data = load_suites(settings.suites_dir)
@@ -287,6 +300,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def _query_executor(root: Path) -> Executor:
     """Runs the commands whose output the plan reads (``$(nvidia-smi ...)``), quietly."""
+    from .engine import CommandResult
+    from .model import Command
     from .runner import RunOptions, run_command
 
     options = RunOptions(root=root, base_env=_environ(), timeout=120.0)
@@ -310,6 +325,8 @@ def _runtime(config: pytest.Config) -> Runtime | None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if _runtime(parent.config) is not None and path == parent.config.rootpath:
+        from .items import JobDirectory
+
         return JobDirectory.from_parent(parent, path=path)
     return None
 
@@ -323,6 +340,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     runtime = _runtime(config)
     if runtime is None:
         return
+    from .items import SuiteItem
+
     for item in items:
         if isinstance(item, SuiteItem):
             runtime.set_deadline(item)
@@ -418,6 +437,8 @@ def _progress(config: pytest.Config) -> Progress | None:
         return None
     progress = config.stash.get(_PROGRESS_KEY, None)
     if progress is None:
+        from .progress import Progress
+
         total = sum(u.role == "test" for u in runtime.shard_units())
         progress = Progress(config, total)
         config.stash[_PROGRESS_KEY] = progress
@@ -454,5 +475,9 @@ class _Reporter:
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     runtime = _runtime(item.config)
-    if runtime is not None and isinstance(item, SuiteItem):
+    if runtime is None:
+        return
+    from .items import SuiteItem
+
+    if isinstance(item, SuiteItem):
         runtime.run_teardowns(item, nextitem)

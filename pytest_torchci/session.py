@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING
 
 import pytest
 
+from ._keys import RUNTIME_KEY
 from .devices import Host
 from .engine import CommandResult, Engine, ScriptExit, SuiteFailure
 from .leases import Need
@@ -481,9 +482,6 @@ class Runtime:
 
 def _commands_json(commands: list[Command] | tuple[Command, ...]) -> str:
     return json.dumps([shlex.join(c.argv) for c in commands])
-
-
-RUNTIME_KEY = pytest.StashKey[Runtime]()
 
 
 def runtime_of(config: pytest.Config) -> Runtime:
