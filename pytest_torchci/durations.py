@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from .planner import NODE_PREFIX
+from .planner import NODE_PREFIX, Unit
 
-__all__ = ["DurationsError", "predict", "read_durations", "write_store"]
+__all__ = ["DurationsError", "expected", "predict", "read_durations", "write_store"]
 
 
 class DurationsError(ValueError):
@@ -65,6 +65,19 @@ def write_store(path: Path, durations: Mapping[str, float]) -> None:
         json.dumps({"durations": dict(sorted(durations.items()))}, indent=1) + "\n",
         encoding="utf-8",
     )
+
+
+def expected(units: Sequence[Unit], known: Mapping[str, float]) -> dict[str, float]:
+    """Each test unit's expected seconds: measured, else its suite's hint, else the mean
+    of the measured ones (of the hints when nothing was measured; 60 s with neither)."""
+    hints = [u.suite.duration for u in units if u.suite is not None and u.suite.duration]
+    values = list(known.values()) or [h for h in hints if h is not None]
+    default = sum(values) / len(values) if values else 60.0
+    return {
+        u.name: predict(u.name, u.suite.duration if u.suite else None, known, default)
+        for u in units
+        if u.role == "test"
+    }
 
 
 def predict(name: str, hint: float | None, known: Mapping[str, float], default: float) -> float:

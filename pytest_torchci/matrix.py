@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .durations import read_durations
+from .durations import expected, read_durations
 from .model import Job
 from .placement import job_kind, unit_need
 from .planner import Unit
@@ -105,17 +105,8 @@ def build_matrix(
     kind = job_kind(job_traits(data, job))
     by_shard: dict[int, list[Unit]] = {}
     if balanced:
-        known = read_durations(durations)
-        values = list(known.values()) or [
-            u.suite.duration for u in merged.units if u.suite and u.suite.duration
-        ]
-        mean = sum(v for v in values if v) / max(1, len(values))
-
-        def expected(u: Unit) -> float:
-            hint = u.suite.duration if u.suite else None
-            return known.get(u.name, hint if hint is not None else mean)
-
-        split = balance(merged.units, n, expected)
+        seconds = expected(merged.units, read_durations(durations))
+        split = balance(merged.units, n, lambda u: seconds[u.name])
         for k in range(1, n + 1):
             by_shard[k] = [u for u in split.units_of(k, merged.units) if u.role == "test"]
     else:

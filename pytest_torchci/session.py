@@ -149,65 +149,26 @@ class Runtime:
             return list(self.job_plan.units)
         return self.balanced().units_of(int(self.job.shard), self.job_plan.units)
 
-    # --- deadlines ------------------------------------------------------------------
+    # --- deadlines and durations ----------------------------------------------------
 
     def set_deadline(self, item: SuiteItem) -> None:
-        """The item's timeout, in pytest-timeout's order: its ``timeout`` marker, then
-        ``--timeout``, then the ``timeout`` ini value, then the suite's data, then 30
-        minutes (60 for a slow config or build); none under NO_TEST_TIMEOUT. pytest-timeout
-        keeps a later deadline, as the outer backstop that never fires first."""
-        from .runner import GRACE_SECONDS
+        from .deadlines import apply_deadline, deadline
 
-        assert self.config is not None
-        explicit: float | None = None
-        marker = item.get_closest_marker("timeout")
-        if marker is not None:
-            raw = marker.args[0] if marker.args else marker.kwargs.get("timeout")
-            explicit = float(raw) if raw is not None else None
-        elif self.config.getoption("timeout", None) is not None:
-            explicit = float(self.config.getoption("timeout"))
-        elif str(self.config.getini("timeout") or "").strip():
-            explicit = float(str(self.config.getini("timeout")))
-        timeout: float | None
-        if explicit is not None:
-            timeout = explicit or None
-        elif self._no_test_timeout():
-            timeout = None
-        else:
-            suite = item.unit.suite
-            slow = "slow" in self.job.test_config or "slow" in self.job.build_environment
-            timeout = suite.timeout if suite and suite.timeout is not None else None
-            if timeout is None:
-                timeout = 3600.0 if slow else 1800.0
-            timeout = timeout or None
-        item.torchci_timeout = timeout  # type: ignore[attr-defined]
-        item.own_markers = [m for m in item.own_markers if m.name != "timeout"]
-        backstop = 0.0 if timeout is None else timeout + sum(GRACE_SECONDS) + 10.0
-        item.add_marker(pytest.mark.timeout(backstop))
-
-    def _no_test_timeout(self) -> bool:
-        value = self.job_plan.job_env.get("NO_TEST_TIMEOUT") or os.environ.get("NO_TEST_TIMEOUT")
-        return bool(value)
-
-    # --- durations ------------------------------------------------------------------
+        no_timeout = self.job_plan.job_env.get("NO_TEST_TIMEOUT") or os.environ.get(
+            "NO_TEST_TIMEOUT"
+        )
+        timeout = deadline(item, item.unit.suite, self.job, no_test_timeout=bool(no_timeout))
+        apply_deadline(item, timeout)
 
     def expected_durations(self) -> dict[str, float]:
-        """Each test unit's expected duration: measured, else its suite's hint, else the
-        mean of the known ones."""
-        from .durations import DurationsError, predict, read_durations
+        """Each test unit's expected duration (see :func:`durations.expected`)."""
+        from .durations import DurationsError, expected, read_durations
 
         try:
             known = read_durations(self.settings.durations)
         except DurationsError as exc:
             raise pytest.UsageError(f"--torchci-durations: {exc}") from None
-        hints = [u.suite.duration for u in self.job_plan.units if u.suite and u.suite.duration]
-        values = list(known.values()) or [h for h in hints if h is not None]
-        default = sum(values) / len(values) if values else 60.0
-        return {
-            u.name: predict(u.name, u.suite.duration if u.suite else None, known, default)
-            for u in self.job_plan.units
-            if u.role == "test"
-        }
+        return expected(self.job_plan.units, known)
 
     # --- devices --------------------------------------------------------------------
 
