@@ -101,6 +101,7 @@ class State:
     dirstack: list[str] = field(default_factory=list)
     frames: list[Frame] = field(default_factory=list)
     errexit: bool = True
+    made: set[str] = field(default_factory=set)  # folders the job's commands made (planning)
 
     def snapshot(self) -> State:
         return copy.deepcopy(self)
@@ -139,6 +140,7 @@ class Engine:
         self.base.update(job.variables())
         self.planning = planning
         self.sleep = sleep
+        self.notes: list[str] = []
 
     # --- variables ------------------------------------------------------------------
 
@@ -338,6 +340,39 @@ class Engine:
             return str(path)
         return str(rel) if str(rel) != "" else "."
 
+    def folder_present(self, state: State, folder: str) -> bool:
+        """Whether ``cd FOLDER`` succeeds.
+
+        Running, the folder must exist. Planning reads the checkout as well, with an
+        allowance for skeleton checkouts (a plan made against an empty checkout describes
+        a full one): a folder outside the checkout (temp folders, system paths), at its
+        top level (``test``, ``benchmarks``, clones such as ``torchtitan``), inside a
+        missing or empty parent, or one the job made (``mkdir``, ``git clone``) is taken
+        as present. What is left, a folder missing beside siblings that exist, is missing.
+        """
+        path = self.abspath(folder)
+        if path.is_dir():
+            return True
+        if not self.planning:
+            return False
+        if folder in state.made or not path.is_relative_to(self.root):
+            return True
+        parent = path.parent
+        if parent == self.root or not parent.is_dir():
+            return True
+        return not any(parent.iterdir())
+
+    def _builtin_failed(self, state: State, message: str) -> int:
+        """A builtin (``cd``, ``popd``) failed: bash prints why and stays where it was.
+        Running under ``set -e`` the suite stops there; planning carries on (as test.sh's
+        traces do with errexit off) and notes it in the plan."""
+        if self.planning:
+            self.notes.append(message)
+            return 1
+        if state.errexit:
+            raise SuiteFailure(message, 1)
+        return 1
+
     # --- conditions -----------------------------------------------------------------
 
     def trait(self, state: State, name: str) -> bool:
@@ -464,16 +499,18 @@ class Engine:
             for name in step.names:
                 self.unexport(state, name)
             return 0
-        if kind == "cd":
-            state.cwd = self.relpath(state, self.expand(state, step.target))
-            return 0
-        if kind == "pushd":
-            state.dirstack.append(state.cwd)
-            state.cwd = self.relpath(state, self.expand(state, step.target))
+        if kind in ("cd", "pushd"):
+            target = self.expand(state, step.target)
+            folder = self.relpath(state, target)
+            if not self.folder_present(state, folder):
+                return self._builtin_failed(state, f"{kind}: {target}: No such file or directory")
+            if kind == "pushd":
+                state.dirstack.append(state.cwd)
+            state.cwd = folder
             return 0
         if kind == "popd":
             if not state.dirstack:
-                raise SuiteFailure(f"{step.where}: popd with an empty folder stack")
+                return self._builtin_failed(state, "popd: directory stack empty")
             state.cwd = state.dirstack.pop()
             return 0
         if kind == "native":
@@ -517,6 +554,9 @@ class Engine:
 
     def _run(self, step: Step, state: State) -> int:
         command = self.command(state, step)
+        if self.planning:
+            for made in _folders_made(command.argv):
+                state.made.add(self.relpath(State(cwd=command.cwd), made))
         attempts = (0.0, *step.retry)
         result = CommandResult(0)
         for i, pause in enumerate(attempts):
@@ -550,6 +590,52 @@ class Engine:
 
 
 _MISSING = object()
+
+# git clone's options that take a value as the next word.
+_GIT_CLONE_VALUED = frozenset(
+    [
+        "-b",
+        "--branch",
+        "-o",
+        "--origin",
+        "-c",
+        "--config",
+        "--depth",
+        "--filter",
+        "--reference",
+        "-j",
+        "--jobs",
+        "--shallow-since",
+        "--shallow-exclude",
+        "--separate-git-dir",
+        "--template",
+        "-u",
+        "--upload-pack",
+    ]
+)
+
+
+def _folders_made(argv: Sequence[str]) -> list[str]:
+    """The folders a command makes when it succeeds: ``mkdir``'s operands, the target of
+    ``git clone`` (named, or the repository's name)."""
+    if argv and argv[0] == "mkdir":
+        return [a for a in argv[1:] if not a.startswith("-")]
+    if len(argv) > 2 and argv[0] == "git" and argv[1] == "clone":
+        words: list[str] = []
+        skip = False
+        for a in argv[2:]:
+            if skip:
+                skip = False
+            elif a in _GIT_CLONE_VALUED:
+                skip = True
+            elif not a.startswith("-"):
+                words.append(a)
+        if len(words) >= 2:
+            return [words[1]]
+        if words:
+            name = words[0].rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+            return [name.removesuffix(".git")] if name else []
+    return []
 
 
 class _Resolver:

@@ -89,9 +89,10 @@ class PlanStep:
     nodeid: str | None
     env: Mapping[str, str | None]
     commands: tuple[Command, ...]
+    notes: tuple[str, ...] = ()  # what failed without stopping it (a `cd` into a missing folder)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "call": self.call,
             "args": list(self.args),
             "role": self.role,
@@ -99,6 +100,9 @@ class PlanStep:
             "env": dict(self.env),
             "commands": [c.as_json() for c in self.commands],
         }
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
 
 
 @dataclass(frozen=True)

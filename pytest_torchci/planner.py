@@ -119,6 +119,8 @@ def plan_job(
     except SuiteFailure as exc:
         error = f"prelude: {exc.message}"
     prelude_commands = recorder.take()
+    prelude_notes = tuple(engine.notes)
+    engine.notes.clear()
     # Only the prelude's questions are asked of the machine: what a suite reads later
     # (`git status`) depends on what ran before it, so it is read when the suite runs.
     recorder.query = None
@@ -146,6 +148,7 @@ def plan_job(
                 dataclasses.replace(c, env=env_delta(norm(c.env), job_env))
                 for c in prelude_commands
             ),
+            notes=prelude_notes,
         )
         steps.append(prelude_step)
         units.append(Unit(0, "prelude", prelude_entry, None, "setup", State(), prelude_step))
@@ -191,6 +194,8 @@ def plan_job(
         except SuiteFailure as exc:
             error = f"{name}: {exc.message}"
         commands = recorder.take()
+        notes = tuple(engine.notes)
+        engine.notes.clear()
         step_env = env_delta(norm({**start.env, **prefix}), job_env)
         outer = {**job_env, **step_env}
         step = PlanStep(
@@ -202,6 +207,7 @@ def plan_job(
             commands=tuple(
                 dataclasses.replace(c, env=env_delta(norm(c.env), outer)) for c in commands
             ),
+            notes=notes,
         )
         steps.append(step)
         units.append(Unit(len(units), name, entry, suite, role, start, step))
