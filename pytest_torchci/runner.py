@@ -7,8 +7,10 @@ stream when the user asked for one (``-s``), and kept in a tail for failure repo
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -90,12 +92,20 @@ def stop_group(proc: subprocess.Popen[bytes], grace: tuple[float, float] = GRACE
 
 @dataclass
 class RunOptions:
-    """Where a command's output goes and how long it may take."""
+    """Where a command's output goes and how long it may take.
+
+    ``log`` is the item's log file, opened for appending and reading (``a+``). With
+    ``realtime`` off (pytest captures the output anyway) the child writes straight into
+    the log, and its output is copied to ``live`` and the tail when it ends: no pipe and
+    no thread. With ``realtime`` on (``-s``), or without a log, output is pumped through a
+    pipe to every sink as it comes.
+    """
 
     root: Path
     base_env: Mapping[str, str]
     log: IO[str] | None = None
     live: TextIO | None = None
+    realtime: bool = True
     timeout: float | None = None
     grace: tuple[float, float] = GRACE_SECONDS
     path_first: str | None = None
@@ -122,6 +132,92 @@ def _pump(
     stream.close()
 
 
+def _copy_back(fd: int, start: int, live: TextIO | None, tail: deque[str]) -> None:
+    """What a child wrote into the log from ``start`` on: to ``live`` and the tail."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    offset = start
+    while True:
+        chunk = os.pread(fd, 1 << 20, offset)
+        offset += len(chunk)
+        text = decoder.decode(chunk, final=not chunk)
+        if live is not None and text:
+            with contextlib.suppress(OSError, ValueError):
+                live.write(text)
+        lines = (pending + text).split("\n")
+        pending = lines.pop()
+        tail.extend(lines[-TAIL_LINES:])
+        if not chunk:
+            break
+    if pending:
+        tail.append(pending)
+    if live is not None:
+        with contextlib.suppress(OSError, ValueError):
+            live.flush()
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when ``pid`` ends (Linux 5.3+), or None."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        fd: int = opener(pid)
+    except OSError:
+        return None
+    return fd
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float | None, grace: tuple[float, float]) -> bool:
+    """Wait for ``proc``; past ``timeout`` seconds stop its group. True: it timed out.
+
+    A blocking wait: on its pidfd where the system has them, else a watchdog timer
+    (``Popen.wait(timeout)`` polls with sleeps).
+    """
+    if timeout is None:
+        proc.wait()
+        return False
+    pidfd = _pidfd(proc.pid)
+    if pidfd is not None:
+        try:
+            ready, _, _ = select.select([pidfd], [], [], timeout)
+        finally:
+            os.close(pidfd)
+        if not ready:
+            stop_group(proc, grace)
+            return True
+        proc.wait()
+        return False
+    expired = threading.Event()
+
+    def on_deadline() -> None:
+        expired.set()
+        stop_group(proc, grace)
+
+    watchdog = threading.Timer(timeout, on_deadline)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        proc.wait()
+    finally:
+        watchdog.cancel()
+    if expired.is_set():
+        watchdog.join(timeout=sum(grace) + 10)
+    return expired.is_set()
+
+
+def _leftovers(pgid: int, wait: float = 1.0) -> None:
+    """The command has ended; what it started in its group gets ``wait`` seconds to end,
+    then is killed (a suite leaves nothing running behind it)."""
+    deadline = time.monotonic() + wait
+    while _group_alive(pgid):
+        if time.monotonic() >= deadline:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+            return
+        time.sleep(0.01)
+
+
 def run_command(command: Command, options: RunOptions, *, capture: bool = False) -> CommandResult:
     """Run ``command``; with ``capture``, its stdout is returned (and still logged)."""
     cwd = Path(command.cwd)
@@ -137,20 +233,39 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
         with contextlib.suppress(OSError, ValueError):
             sink.write(header)
             sink.flush()
+    direct = (
+        options.log is not None
+        and not options.realtime
+        and not capture
+        and command.stdout is None
+        and _readable(options.log)
+    )
+    log_fd = start = -1
+    if direct and options.log is not None:
+        log_fd = options.log.fileno()
+        start = os.fstat(log_fd).st_size
     stdout_file: IO[bytes] | None = None
     try:
         if command.stdout is not None:
             target = Path(command.stdout)
             stdout_file = open(target if target.is_absolute() else options.root / target, "wb")  # noqa: SIM115
+        if direct:
+            out: int | IO[bytes] = log_fd
+            err: int = subprocess.STDOUT
+        else:
+            out = stdout_file if stdout_file is not None else subprocess.PIPE
+            err = (
+                subprocess.PIPE
+                if ((capture and not command.merge_stderr) or stdout_file is not None)
+                else subprocess.STDOUT
+            )
         proc = subprocess.Popen(
             list(command.argv),
             cwd=cwd,
             env=env,
             stdin=subprocess.PIPE if command.stdin is not None else subprocess.DEVNULL,
-            stdout=stdout_file if stdout_file is not None else subprocess.PIPE,
-            stderr=subprocess.PIPE
-            if ((capture and not command.merge_stderr) or stdout_file is not None)
-            else subprocess.STDOUT,
+            stdout=out,
+            stderr=err,
             start_new_session=True,
         )
     except OSError as exc:
@@ -191,45 +306,31 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
         )
     for t in threads:
         t.start()
-    # A blocking wait, with a watchdog for the deadline: Popen.wait(timeout) polls.
-    expired = threading.Event()
-    watchdog = None
-    if options.timeout is not None:
-
-        def on_deadline() -> None:
-            expired.set()
-            stop_group(proc, options.grace)
-
-        watchdog = threading.Timer(options.timeout, on_deadline)
-        watchdog.daemon = True
-        watchdog.start()
     try:
-        proc.wait()
+        timed_out = _wait(proc, options.timeout, options.grace)
     except BaseException:
         # Cancelled (Ctrl-C, SIGTERM, pytest-timeout): stop the suite's whole tree.
         stop_group(proc, CANCEL_GRACE)
         raise
     finally:
-        if watchdog is not None:
-            watchdog.cancel()
         if stdout_file is not None:
             stdout_file.close()
         if options.on_end is not None:
             options.on_end(proc.pid)
-    if expired.is_set() and watchdog is not None:
-        watchdog.join(timeout=sum(options.grace) + 10)
-    timed_out = expired.is_set()
-    deadline = time.monotonic() + 1.0
+        if direct:
+            _copy_back(log_fd, start, options.live, options.tail)
+    _leftovers(proc.pid)
     for t in threads:
-        t.join(timeout=max(0.0, deadline - time.monotonic()))
-    if any(t.is_alive() for t in threads):
-        # Something the command started still holds its output open: end the group.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        for t in threads:
-            t.join(timeout=2.0)
+        t.join(timeout=2.0)
     returncode = proc.returncode if proc.returncode is not None else -signal.SIGKILL
     return CommandResult(returncode, "".join(kept), timed_out)
+
+
+def _readable(stream: IO[str]) -> bool:
+    try:
+        return stream.readable() and stream.fileno() >= 0
+    except (OSError, ValueError):
+        return False
 
 
 def _group_alive(pgid: int) -> bool:

@@ -115,6 +115,7 @@ class Runtime:
     setups_done: dict[int, _Outcome] = field(default_factory=dict)
     teardowns_done: set[int] = field(default_factory=set)
     ran: set[int] = field(default_factory=set)
+    _journal: int | None = None
 
     # --- markers --------------------------------------------------------------------
 
@@ -195,7 +196,10 @@ class Runtime:
     def _log(self, unit: Unit) -> Iterator[tuple[IO[str], Path]]:
         path = self._log_path(unit)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as log:
+        # Appending and readable: a child writes into it directly, and what it wrote is
+        # read back for the report (see RunOptions).
+        with open(path, "a+", encoding="utf-8") as log:
+            log.truncate(0)
             yield log, path
 
     def execute(
@@ -220,6 +224,7 @@ class Runtime:
                 overrides=overrides or {},
                 log=log,
                 live=sys.stdout,
+                realtime=self._realtime(),
                 on_start=self._register_group,
                 on_end=self._unregister_group,
             )
@@ -271,15 +276,30 @@ class Runtime:
     def group_dir(self) -> Path:
         return self.settings.lock_dir / "groups" / self.run_id
 
-    def _register_group(self, pgid: int) -> None:
+    def _realtime(self) -> bool:
+        """Whether output must reach the terminal as it comes (``-s``)."""
+        if self.config is None:
+            return True
+        return bool(self.config.getoption("capture", "fd") == "no")
+
+    def _group_record(self, line: str) -> None:
+        """Append to this process's journal of suite process groups: ``+PGID`` when one
+        starts, ``-PGID`` when it ends (one write each; a killed worker's journal still
+        says which of its groups live)."""
         with contextlib.suppress(OSError):
-            folder = self.group_dir()
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / str(pgid)).write_text(str(os.getpid()))
+            if self._journal is None:
+                folder = self.group_dir()
+                folder.mkdir(parents=True, exist_ok=True)
+                self._journal = os.open(
+                    folder / str(os.getpid()), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+                )
+            os.write(self._journal, line.encode())
+
+    def _register_group(self, pgid: int) -> None:
+        self._group_record(f"+{pgid}\n")
 
     def _unregister_group(self, pgid: int) -> None:
-        with contextlib.suppress(OSError):
-            (self.group_dir() / str(pgid)).unlink()
+        self._group_record(f"-{pgid}\n")
 
     def sweep_groups(self) -> int:
         """Stop every suite process group this run still has (after a cancel)."""
@@ -288,10 +308,22 @@ class Runtime:
         folder = self.group_dir()
         if not folder.is_dir():
             return 0
-        pgids = [int(p.name) for p in folder.iterdir() if p.name.isdigit()]
-        kill_groups(pgids)
+        live: set[int] = set()
+        for journal in folder.iterdir():
+            mine: set[int] = set()  # in order, per process: a pgid may be reused later
+            with contextlib.suppress(OSError):
+                for line in journal.read_text().split():
+                    sign, pgid = line[:1], line[1:]
+                    if pgid.isdigit():
+                        (mine.add if sign == "+" else mine.discard)(int(pgid))
+            live |= mine
+        kill_groups(sorted(live))
+        if self._journal is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._journal)
+            self._journal = None
         shutil.rmtree(folder, ignore_errors=True)
-        return len(pgids)
+        return len(live)
 
     def dry_run(self, unit: Unit) -> None:
         print(f"[dry-run] {unit.name}: {len(unit.step.commands)} commands")

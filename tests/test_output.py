@@ -1,0 +1,108 @@
+"""Where a command's output goes: the log, the report, JUnit; live under ``-s``; and what
+a command leaves running behind it."""
+
+from __future__ import annotations
+
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import toml_argv
+
+PRINTS = [
+    sys.executable,
+    "-c",
+    "import sys; print('to stdout'); print('to stderr', file=sys.stderr); print('\\u00e9t\\u00e9')",
+]
+
+
+def run(pytester: pytest.Pytester, suites: Path, *extra: str) -> tuple[pytest.RunResult, Path]:
+    checkout = pytester.path / "checkout"
+    checkout.mkdir(exist_ok=True)
+    result = pytester.runpytest_subprocess(
+        "--torchci-config=demo",
+        f"--torchci-suites={suites}",
+        f"--torchci-root={checkout}",
+        *extra,
+        timeout=120,
+    )
+    return result, checkout
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["captured", "live-s"])
+def test_output_reaches_log_report_and_junit(
+    pytester: pytest.Pytester, make_suites: Any, live: bool
+) -> None:
+    xml = pytester.path / "out.xml"
+    extra = ["-s"] if live else ["-rP", "-o", "junit_logging=system-out"]
+    result, checkout = run(pytester, make_suites(argv=PRINTS), f"--junitxml={xml}", *extra)
+    result.assert_outcomes(passed=1)
+    # -s: streamed as it comes; otherwise pytest's "Captured stdout call" section.
+    result.stdout.fnmatch_lines(["*to stdout*", "*to stderr*", "*\u00e9t\u00e9*"])
+    log = checkout / "test" / "test-reports" / "torchci-logs" / "demo_suite.log"
+    text = log.read_text(encoding="utf-8")
+    assert text.startswith(f"$ {sys.executable} -c ")
+    assert "to stdout\nto stderr\n\u00e9t\u00e9\n" in text
+    if not live:
+        (case,) = ET.parse(xml).getroot().iter("testcase")
+        out = case.findtext("system-out") or ""
+        assert "to stdout" in out and "to stderr" in out
+
+
+FIRST = [sys.executable, "-c", "print('first command')"]
+SECOND = [sys.executable, "-c", "import sys; print('second command'); sys.exit(4)"]
+STEPS_TWO_COMMANDS = f"""\
+[demo_suite]
+cites = "demo: demo_suite()"
+steps = [{{ run = {toml_argv(FIRST)} }}, {{ run = {toml_argv(SECOND)} }}]
+"""
+
+
+def test_failure_tail_holds_only_the_output_of_the_run(
+    pytester: pytest.Pytester, make_suites: Any
+) -> None:
+    result, checkout = run(pytester, make_suites(files={"demo.toml": STEPS_TWO_COMMANDS}))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*exit: exited with status 4", "--- last 2 lines of output ---", "first command",
+         "second command"]
+    )  # fmt: skip
+    log = checkout / "test" / "test-reports" / "torchci-logs" / "demo_suite.log"
+    lines = log.read_text().splitlines()
+    assert lines[1] == "first command" and lines[3] == "second command"
+    assert lines[0].startswith("$ ") and lines[2].startswith("$ ")
+
+
+LEAVES_ONE_BEHIND = [
+    sys.executable,
+    "-c",
+    "import subprocess, sys\n"
+    "p = subprocess.Popen(['sleep', '300'], stdout=subprocess.DEVNULL if sys.argv[1] == 'quiet'"
+    " else None)\n"
+    "open('left.pid', 'w').write(str(p.pid))\n"
+    "print('left one behind')\n",
+]
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.mark.parametrize("holds_output", [True, False], ids=["holds-output", "quiet"])
+@pytest.mark.parametrize("live", [False, True], ids=["captured", "live-s"])
+def test_a_command_leaves_nothing_running(
+    pytester: pytest.Pytester, make_suites: Any, live: bool, holds_output: bool
+) -> None:
+    argv = [*LEAVES_ONE_BEHIND, "loud" if holds_output else "quiet"]
+    result, checkout = run(pytester, make_suites(argv=argv), *(["-s"] if live else []))
+    result.assert_outcomes(passed=1)
+    pid = int((checkout / "left.pid").read_text())
+    assert not _running(pid), "the command's background process outlived it"
