@@ -28,6 +28,7 @@ JOBS = [
     Job("linux-cuda12-py3", "default", "1", "2"),
     Job("linux-cuda12-py3", "default", "2", "2"),
     Job("linux-py3-cpu", "default", "1", "1"),
+    Job("linux-py3-cpu", "bench"),
 ]
 
 
@@ -108,7 +109,7 @@ def test_cli_reports_and_exit_status(tmp_path: Path, suites_copy: Path) -> None:
     args = ["--test-sh", str(TEST_SH), "--jobs", str(jobs), "-j", "2"]
     ok = validate(*args, "--suites", str(FIXTURE / "suites"), "--report", str(report))
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "6 agree, 0 differ" in ok.stdout
+    assert f"{len(JOBS)} agree, 0 differ" in ok.stdout
     assert "| default | 3 | 3 |" in report.read_text()
 
     _edit(suites_copy / "toy.toml", '"--done"', '"--finished"')
@@ -155,7 +156,7 @@ def test_dispatch_start_and_function_blocks() -> None:
     start = find_dispatch_start(lines)
     assert lines[start].startswith('if [[ "$TEST_CONFIG" == smoke ]]')
     names = [b.split("(")[0] for b in function_blocks(TEST_SH.read_text())]
-    assert names == ["toy_unit_shard", "toy_smoke", "toy_gpu_only"]
+    assert names == ["toy_unit_shard", "toy_smoke", "toy_gpu_only", "toy_bench"]
     with pytest.raises(TraceError):
         find_dispatch_start(["echo no functions"])
 
@@ -244,3 +245,38 @@ def test_compare_job_levels_with_a_hand_made_trace() -> None:
     step = PlanStep("f", ("1",), "test", "torchci::f[1]", {}, (command,))
     plan = Plan(job, plan_root, {"TORCH_X": "1"}, (step,))
     assert compare_job(trace, plan).agree
+
+
+@pytest.mark.parametrize(
+    ("folders", "agree", "cwd"),
+    [
+        # The folder is there: both enter it.
+        (["test", "benchmarks/toy"], True, "benchmarks/toy"),
+        # Missing beside a sibling: bash's pushd fails and the script runs in the root;
+        # the plan reads the checkout and says the same.
+        (["test", "benchmarks/other"], True, "."),
+        # A skeleton without benchmarks/: the plan assumes a full checkout; bash does not.
+        (["test"], False, "."),
+    ],
+    ids=["present", "missing-beside-sibling", "skeleton"],
+)
+def test_sandbox_folders_decide_where_a_pushd_lands(
+    folders: list[str], agree: bool, cwd: str
+) -> None:
+    job = Job("linux-py3-cpu", "bench")
+    result = validate_job(TEST_SH, load_suites(FIXTURE / "suites"), job, folders=folders)
+    assert result.agree is agree, result.first_difference
+    trace = [c for c in trace_job(TEST_SH, job).commands if "run_bench.py" in c["argv"]]
+    assert [c["cwd"] for c in trace] == ["benchmarks/toy"]  # default sandbox: literal targets
+    if not agree:
+        assert "'.', 'python', 'run_bench.py'" in result.first_difference
+        assert "'benchmarks/toy', 'python', 'run_bench.py'" in result.first_difference
+
+
+def test_sandbox_folders_outside_the_checkout_are_refused() -> None:
+    proc = validate(
+        "--test-sh", str(TEST_SH), "--config", "bench", "--sandbox-folders", "test,../x"
+    )
+    assert proc.returncode == 2
+    assert "'../x' is outside the checkout" in proc.stderr
+    assert "Traceback" not in proc.stderr

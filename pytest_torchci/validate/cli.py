@@ -29,11 +29,18 @@ from .trace import TraceError, build_sandbox, run_trace, sandbox_env
 __all__ = ["main", "validate_job"]
 
 
-def validate_job(test_sh: Path, data: SuiteData, job: Job, *, timeout: float = 300.0) -> Comparison:
+def validate_job(
+    test_sh: Path,
+    data: SuiteData,
+    job: Job,
+    *,
+    timeout: float = 300.0,
+    folders: Sequence[str] | None = None,
+) -> Comparison:
     """Plan and trace ``job`` against one fresh sandbox; compare the two."""
     where = Path(tempfile.mkdtemp(prefix="torchci-validate-"))
     try:
-        paths = build_sandbox(test_sh, where)
+        paths = build_sandbox(test_sh, where, folders)
         env = sandbox_env(paths, job)
         plan = plan_job(data, job, paths["checkout"], base_env=env).plan
         trace = run_trace(paths, job, env, timeout=timeout)
@@ -74,6 +81,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", help="write a Markdown report to this file")
     parser.add_argument("--json", help="write the verdicts as JSON to this file")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per traced job")
+    parser.add_argument(
+        "--sandbox-folders",
+        help="comma-separated empty folders of the sandbox's checkout (default: every folder"
+        " the script enters by a literal path)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="list agreeing jobs too")
     real = parser.add_argument_group("real mode")
     real.add_argument("--real-run", action="store_true", help="run one function for real")
@@ -100,10 +112,19 @@ def run(args: argparse.Namespace) -> int:
     if args.parallel < 1:
         print("error: -j must be at least 1", file=sys.stderr)
         return 2
+    folders = None
+    if args.sandbox_folders is not None:
+        folders = [f.strip().rstrip("/") for f in args.sandbox_folders.split(",") if f.strip()]
+        bad = [f for f in folders if f.startswith("/") or ".." in f.split("/")]
+        if bad:
+            print(f"error: --sandbox-folders: {bad[0]!r} is outside the checkout", file=sys.stderr)
+            return 2
+
+    def one(job: Job) -> Comparison:
+        return validate_job(test_sh, data, job, timeout=args.timeout, folders=folders)
+
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-        results = list(
-            pool.map(lambda j: validate_job(test_sh, data, j, timeout=args.timeout), jobs)
-        )
+        results = list(pool.map(one, jobs))
     write_summary(results, sys.stdout, verbose=args.verbose)
     if args.report:
         write_markdown(results, Path(args.report))

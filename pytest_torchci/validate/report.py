@@ -33,8 +33,9 @@ def write_summary(results: Sequence[Comparison], out: TextIO, *, verbose: bool =
             out.write(f"DIFFER  {job_label(r.job)}\n        {r.first_difference}\n")
     agree = sum(r.agree for r in results)
     per_level = {lvl: sum(r.levels.get(lvl, False) for r in results) for lvl in LEVELS}
+    jobs = f"{len(results)} job{'' if len(results) == 1 else 's'}"
     out.write(
-        f"validated {len(results)} jobs: {agree} agree, {len(results) - agree} differ "
+        f"validated {jobs}: {agree} agree, {len(results) - agree} differ "
         f"(calls {per_level['calls']}/{len(results)}, commands {per_level['commands']}/"
         f"{len(results)}, env {per_level['env']}/{len(results)})\n"
     )

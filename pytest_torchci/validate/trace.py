@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,8 +136,14 @@ def _folders_and_pins(texts: list[str]) -> tuple[set[str], set[str]]:
     return folders, pins
 
 
-def build_sandbox(test_sh: Path, where: Path) -> dict[str, Path]:
-    """Lay out a sandbox under ``where`` for tracing ``test_sh``; returns its paths."""
+def build_sandbox(
+    test_sh: Path, where: Path, folders: Sequence[str] | None = None
+) -> dict[str, Path]:
+    """Lay out a sandbox under ``where`` for tracing ``test_sh``; returns its paths.
+
+    The checkout's empty folders are ``folders`` when given, else every folder the
+    scripts enter by a literal path (and ``test``, ``build``, ``benchmarks``).
+    """
     if not test_sh.is_file():
         raise TraceError(f"{test_sh}: no such file")
     checkout = where / "checkout"
@@ -152,8 +158,8 @@ def build_sandbox(test_sh: Path, where: Path) -> dict[str, Path]:
     text = test_sh.read_text(encoding="utf-8", errors="replace")
     texts.append(text)
     (script_dir / "test.sh").write_text(_instrument(text), encoding="utf-8")
-    folders, pins = _folders_and_pins(texts)
-    for folder in folders:
+    entered, pins = _folders_and_pins(texts)
+    for folder in entered if folders is None else folders:
         (checkout / folder).mkdir(parents=True, exist_ok=True)
     pin_dir = checkout / ".github" / "ci_commit_pins"
     pin_dir.mkdir(parents=True)

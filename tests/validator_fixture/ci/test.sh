@@ -35,8 +35,16 @@ toy_gpu_only() {
   python tools/report.py --done
 }
 
+toy_bench() {
+  pushd benchmarks/toy
+  python run_bench.py --quick
+  popd
+}
+
 if [[ "$TEST_CONFIG" == smoke ]]; then
   toy_smoke
+elif [[ "$TEST_CONFIG" == bench ]]; then
+  toy_bench
 elif [[ "$TEST_CONFIG" == *gpu* ]]; then
   install_pkg demo
   toy_gpu_only
