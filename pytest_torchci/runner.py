@@ -233,6 +233,10 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
         with contextlib.suppress(OSError, ValueError):
             sink.write(header)
             sink.flush()
+    if not cwd.is_dir():
+        # As `(cd FOLDER && command)`: the cd fails, the command never starts.
+        _say(options, sinks, f"cd: {command.cwd}: No such file or directory")
+        return CommandResult(1, "")
     direct = (
         options.log is not None
         and not options.realtime
@@ -271,11 +275,7 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
     except OSError as exc:
         if stdout_file is not None:
             stdout_file.close()
-        message = f"cannot start {command.argv[0]!r}: {exc.strerror or exc}"
-        options.tail.append(message)
-        for sink in sinks:
-            with contextlib.suppress(OSError, ValueError):
-                sink.write(message + "\n")
+        _say(options, sinks, f"cannot start {command.argv[0]!r}: {exc.strerror or exc}")
         return CommandResult(127, "")
     if command.stdin is not None and proc.stdin is not None:
         with contextlib.suppress(BrokenPipeError):
@@ -324,6 +324,14 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
         t.join(timeout=2.0)
     returncode = proc.returncode if proc.returncode is not None else -signal.SIGKILL
     return CommandResult(returncode, "".join(kept), timed_out)
+
+
+def _say(options: RunOptions, sinks: list[IO[str] | TextIO], message: str) -> None:
+    """A line of our own about the command, where its output would have gone."""
+    options.tail.append(message)
+    for sink in sinks:
+        with contextlib.suppress(OSError, ValueError):
+            sink.write(message + "\n")
 
 
 def _readable(stream: IO[str]) -> bool:

@@ -111,6 +111,24 @@ def test_command_that_cannot_start(pytester: pytest.Pytester, make_suites: Any) 
     assert props["exit_status"] == "127"
 
 
+def test_command_whose_folder_is_missing(pytester: pytest.Pytester, make_suites: Any) -> None:
+    """A step's own folder (``(cd test && python ...)`` in test.sh) that the checkout
+    lacks: the cd fails, as in bash, and the command never starts."""
+    suite = (
+        "[demo_suite]\n"
+        'cites = "demo: demo_suite()"\n'
+        'steps = [{ run = ["python", "-c", "pass"], cwd = "nowhere" }]\n'
+    )
+    result, _, xml = run_demo(pytester, make_suites(files={"demo.toml": suite}))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["command: python -c pass", "     in: nowhere", f"   exit: {describe_status(1)}",
+         "cd: nowhere: No such file or directory"]
+    )  # fmt: skip
+    _, props = properties(xml)
+    assert props["exit_status"] == "1"
+
+
 def test_passing_command_properties(pytester: pytest.Pytester, make_suites: Any) -> None:
     ok = [sys.executable, "-c", "print('fine')"]
     result, _, xml = run_demo(pytester, make_suites(argv=ok), "-rA")
