@@ -345,22 +345,26 @@ class Engine:
 
         Running, the folder must exist. Planning reads the checkout as well, with an
         allowance for skeleton checkouts (a plan made against an empty checkout describes
-        a full one): a folder outside the checkout (temp folders, system paths), at its
-        top level (``test``, ``benchmarks``, clones such as ``torchtitan``), inside a
-        missing or empty parent, or one the job made (``mkdir``, ``git clone``) is taken
-        as present. What is left, a folder missing beside siblings that exist, is missing.
+        a full one): a folder outside the checkout (temp folders, system paths), one the
+        job made (``mkdir``, ``git clone``) or inside one it made, and one whose nearest
+        existing ancestor is the checkout's top or an empty folder is taken as present.
+        What is left, a folder missing under a populated folder, is missing.
         """
         path = self.abspath(folder)
         if path.is_dir():
             return True
         if not self.planning:
             return False
-        if folder in state.made or not path.is_relative_to(self.root):
+        if not path.is_relative_to(self.root):
             return True
-        parent = path.parent
-        if parent == self.root or not parent.is_dir():
+        ancestor = path
+        while ancestor != self.root and not ancestor.is_dir():
+            if str(ancestor.relative_to(self.root)) in state.made:
+                return True
+            ancestor = ancestor.parent
+        if ancestor == self.root:
             return True
-        return not any(parent.iterdir())
+        return not any(ancestor.iterdir())
 
     def _builtin_failed(self, state: State, message: str) -> int:
         """A builtin (``cd``, ``popd``) failed: bash prints why and stays where it was.

@@ -70,6 +70,27 @@ def test_plan_stays_put_when_the_folder_is_missing_beside_its_siblings(
 
 
 @pytest.mark.parametrize(
+    ("layout", "entered"),
+    [
+        pytest.param(["test/custom_backend"], False, id="populated-grandparent"),
+        pytest.param(["test"], True, id="empty-grandparent"),
+    ],
+)
+def test_the_nearest_existing_ancestor_decides(
+    make_suites: Any, tmp_path: Path, layout: list[str], entered: bool
+) -> None:
+    """test/cpp_extensions/ext where the checkout has no test/cpp_extensions: missing when
+    test/ has contents (bash's pushd fails there), assumed when test/ is an empty skeleton."""
+    suite = SUITE.replace("benchmarks/transformer", "test/cpp_extensions/ext")
+    root = tmp_path / "root"
+    for folder in layout:
+        (root / folder).mkdir(parents=True)
+    cwds, notes = plan_cwds(make_suites(files={"demo.toml": suite}), root)
+    assert cwds == (["test/cpp_extensions/ext", "."] if entered else [".", "."])
+    assert bool(notes) is not entered
+
+
+@pytest.mark.parametrize(
     "layout",
     [
         pytest.param([], id="empty-checkout"),
