@@ -10,7 +10,6 @@ them), ``local`` variables, the current folder, ``set -e``.
 from __future__ import annotations
 
 import ast
-import copy
 import os
 import re
 import time
@@ -104,7 +103,17 @@ class State:
     made: set[str] = field(default_factory=set)  # folders the job's commands made (planning)
 
     def snapshot(self) -> State:
-        return copy.deepcopy(self)
+        """A copy that later changes to this state leave alone (values are immutable:
+        strings and tuples, so copying the containers is enough)."""
+        return State(
+            env=dict(self.env),
+            globals=dict(self.globals),
+            cwd=self.cwd,
+            dirstack=list(self.dirstack),
+            frames=[Frame(f.name, f.args, dict(f.locals)) for f in self.frames],
+            errexit=self.errexit,
+            made=set(self.made),
+        )
 
 
 _SUB = re.compile(

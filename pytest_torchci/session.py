@@ -195,11 +195,15 @@ class Runtime:
     @contextmanager
     def _log(self, unit: Unit) -> Iterator[tuple[IO[str], Path]]:
         path = self._log_path(unit)
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Appending and readable: a child writes into it directly, and what it wrote is
         # read back for the report (see RunOptions).
-        with open(path, "a+", encoding="utf-8") as log:
-            log.truncate(0)
+        flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+        try:
+            fd = os.open(path, flags, 0o644)
+        except FileNotFoundError:  # the first log, or a suite removed test-reports/
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, flags, 0o644)
+        with open(fd, "a+", encoding="utf-8") as log:
             yield log, path
 
     def execute(
