@@ -180,7 +180,9 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float | None, grace: tuple[flo
     pidfd = _pidfd(proc.pid)
     if pidfd is not None:
         try:
-            ready, _, _ = select.select([pidfd], [], [], timeout)
+            poller = select.poll()  # poll, not select: no limit on the descriptor's number
+            poller.register(pidfd, select.POLLIN)
+            ready = poller.poll(timeout * 1000)
         finally:
             os.close(pidfd)
         if not ready:

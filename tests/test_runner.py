@@ -1,0 +1,63 @@
+"""run_command on its own: the two output paths and the two ways of waiting."""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_torchci import runner
+from pytest_torchci.model import Command
+from pytest_torchci.runner import RunOptions, run_command
+
+SLEEPER = (sys.executable, "-c", "import time; print('going to sleep', flush=True); time.sleep(60)")
+TALKER = (sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr)")
+
+
+def command(argv: tuple[str, ...]) -> Command:
+    return Command(argv, ".", {}, "")
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "timer"])
+def test_deadline_stops_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pidfd: bool
+) -> None:
+    if not pidfd:
+        monkeypatch.setattr(runner, "_pidfd", lambda pid: None)
+    elif not hasattr(runner.os, "pidfd_open"):
+        pytest.skip("no pidfd_open on this system")
+    options = RunOptions(root=tmp_path, base_env={}, timeout=1.0, grace=(0.5, 0.5))
+    start = time.monotonic()
+    result = run_command(command(SLEEPER), options)
+    assert result.timed_out
+    assert result.returncode < 0  # ended by a signal
+    assert time.monotonic() - start < 15
+    assert "going to sleep" in options.tail
+
+
+@pytest.mark.parametrize("realtime", [False, True], ids=["into-the-log", "through-a-pipe"])
+def test_output_reaches_log_live_and_tail(tmp_path: Path, realtime: bool) -> None:
+    live = io.StringIO()
+    log_path = tmp_path / "item.log"
+    with open(log_path, "a+", encoding="utf-8") as log:
+        options = RunOptions(root=tmp_path, base_env={}, log=log, live=live, realtime=realtime)
+        first = run_command(command(TALKER), options)
+        second = run_command(command(TALKER), options)
+    assert (first.returncode, second.returncode) == (0, 0)
+    header = f"$ {' '.join(TALKER)}    (in .)\n"
+    text = log_path.read_text()
+    assert text.count(header) == 2
+    # The order of stdout and stderr lines may interleave when they come through pipes.
+    assert sorted(text.replace(header, "").splitlines()) == ["err", "err", "out", "out"]
+    assert sorted(live.getvalue().replace(header, "").splitlines()) == sorted(
+        ["err", "err", "out", "out"]
+    )
+    assert sorted(options.tail) == ["err", "err", "out", "out"]
+
+
+def test_capture_returns_stdout_only(tmp_path: Path) -> None:
+    result = run_command(command(TALKER), RunOptions(root=tmp_path, base_env={}), capture=True)
+    assert result.output == "out\n"
