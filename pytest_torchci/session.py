@@ -334,6 +334,8 @@ class Runtime:
         for c in unit.step.commands:
             env = " ".join(f"{k}={v}" for k, v in c.env.items() if v is not None)
             print(f"  ({c.cwd}) {env + ' ' if env else ''}{shlex.join(c.argv)}")
+        for note in unit.step.notes:
+            print(f"  note: {note}")
 
     def run_setups(self, item: SuiteItem) -> None:
         self.placement.gate(item)

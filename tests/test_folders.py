@@ -185,3 +185,16 @@ def test_running_enters_the_folder_when_it_exists(pytester: pytest.Pytester, sui
     result.assert_outcomes(passed=1)
     assert (folder / "scored").exists()
     assert (checkout / "ran").exists()
+
+
+def test_dry_run_shows_the_note(pytester: pytest.Pytester, suites: Path) -> None:
+    checkout = pytester.path / "checkout"
+    (checkout / "benchmarks" / "dynamo").mkdir(parents=True)
+    result = pytester.runpytest_subprocess(
+        "--torchci-config=demo", "--torchci-build-env=linux-demo", f"--torchci-suites={suites}",
+        f"--torchci-root={checkout}", "--torchci-dry-run", "-s",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [f"  (.) {sys.executable} score.py", "  note: pushd: benchmarks/transformer: No such file*"]
+    )
