@@ -605,27 +605,11 @@ class Engine:
 _MISSING = object()
 
 # git clone's options that take a value as the next word.
-_GIT_CLONE_VALUED = frozenset(
-    [
-        "-b",
-        "--branch",
-        "-o",
-        "--origin",
-        "-c",
-        "--config",
-        "--depth",
-        "--filter",
-        "--reference",
-        "-j",
-        "--jobs",
-        "--shallow-since",
-        "--shallow-exclude",
-        "--separate-git-dir",
-        "--template",
-        "-u",
-        "--upload-pack",
-    ]
-)
+_GIT_CLONE_VALUED = frozenset((
+    "-b", "--branch", "-o", "--origin", "-c", "--config", "--depth", "--filter", "--reference",
+    "-j", "--jobs", "--shallow-since", "--shallow-exclude", "--separate-git-dir", "--template",
+    "-u", "--upload-pack",
+))  # fmt: skip
 
 
 def _folders_made(argv: Sequence[str]) -> list[str]:
