@@ -375,6 +375,11 @@ class Engine:
             return True
         return not any(ancestor.iterdir())
 
+    def take_notes(self) -> tuple[str, ...]:
+        """The notes made since the last call (planning: builtins that failed)."""
+        out, self.notes = tuple(self.notes), []
+        return out
+
     def _builtin_failed(self, state: State, message: str) -> int:
         """A builtin (``cd``, ``popd``) failed: bash prints why and stays where it was.
         Running under ``set -e`` the suite stops there; planning carries on (as test.sh's

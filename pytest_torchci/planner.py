@@ -119,8 +119,7 @@ def plan_job(
     except SuiteFailure as exc:
         error = f"prelude: {exc.message}"
     prelude_commands = recorder.take()
-    prelude_notes = tuple(engine.notes)
-    engine.notes.clear()
+    prelude_notes = engine.take_notes()
     # Only the prelude's questions are asked of the machine: what a suite reads later
     # (`git status`) depends on what ran before it, so it is read when the suite runs.
     recorder.query = None
@@ -194,8 +193,7 @@ def plan_job(
         except SuiteFailure as exc:
             error = f"{name}: {exc.message}"
         commands = recorder.take()
-        notes = tuple(engine.notes)
-        engine.notes.clear()
+        notes = engine.take_notes()
         step_env = env_delta(norm({**start.env, **prefix}), job_env)
         outer = {**job_env, **step_env}
         step = PlanStep(

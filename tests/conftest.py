@@ -107,6 +107,19 @@ class SuitesFactory:
         return folder
 
 
+def run_demo_config(
+    pytester: pytest.Pytester, suites: Path, checkout: Path, *extra: str
+) -> pytest.RunResult:
+    """``pytest --torchci-config=demo`` on ``suites`` and ``checkout``, in a subprocess."""
+    return pytester.runpytest_subprocess(
+        "--torchci-config=demo",
+        f"--torchci-suites={suites}",
+        f"--torchci-root={checkout}",
+        *extra,
+        timeout=120,
+    )
+
+
 @pytest.fixture
 def make_suites(tmp_path: Path) -> SuitesFactory:
     return SuitesFactory(tmp_path)

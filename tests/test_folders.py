@@ -17,7 +17,7 @@ import pytest
 from pytest_torchci import Job, load_suites, plan_job
 from pytest_torchci.engine import _folders_made
 
-from .conftest import toml_argv
+from .conftest import run_demo_config, toml_argv
 
 SCRIPT = [sys.executable, "score.py"]
 
@@ -38,13 +38,10 @@ def plan_cwds(suites: Path, root: Path) -> tuple[list[str], tuple[str, ...]]:
     return [c.cwd for c in step.commands], step.notes
 
 
-def run_demo(pytester: pytest.Pytester, suites: Path, checkout: Path) -> pytest.RunResult:
-    return pytester.runpytest_subprocess(
-        "--torchci-config=demo",
-        "--torchci-build-env=linux-demo",
-        f"--torchci-suites={suites}",
-        f"--torchci-root={checkout}",
-    )
+def run_demo(
+    pytester: pytest.Pytester, suites: Path, checkout: Path, *extra: str
+) -> pytest.RunResult:
+    return run_demo_config(pytester, suites, checkout, "--torchci-build-env=linux-demo", *extra)
 
 
 @pytest.fixture
@@ -190,10 +187,7 @@ def test_running_enters_the_folder_when_it_exists(pytester: pytest.Pytester, sui
 def test_dry_run_shows_the_note(pytester: pytest.Pytester, suites: Path) -> None:
     checkout = pytester.path / "checkout"
     (checkout / "benchmarks" / "dynamo").mkdir(parents=True)
-    result = pytester.runpytest_subprocess(
-        "--torchci-config=demo", "--torchci-build-env=linux-demo", f"--torchci-suites={suites}",
-        f"--torchci-root={checkout}", "--torchci-dry-run", "-s",
-    )  # fmt: skip
+    result = run_demo(pytester, suites, checkout, "--torchci-dry-run", "-s")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [f"  (.) {sys.executable} score.py", "  note: pushd: benchmarks/transformer: No such file*"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import toml_argv
+from .conftest import run_demo_config, toml_argv
 
 PRINTS = [
     sys.executable,
@@ -22,14 +22,7 @@ PRINTS = [
 def run(pytester: pytest.Pytester, suites: Path, *extra: str) -> tuple[pytest.RunResult, Path]:
     checkout = pytester.path / "checkout"
     checkout.mkdir(exist_ok=True)
-    result = pytester.runpytest_subprocess(
-        "--torchci-config=demo",
-        f"--torchci-suites={suites}",
-        f"--torchci-root={checkout}",
-        *extra,
-        timeout=120,
-    )
-    return result, checkout
+    return run_demo_config(pytester, suites, checkout, *extra), checkout
 
 
 @pytest.mark.parametrize("live", [False, True], ids=["captured", "live-s"])
