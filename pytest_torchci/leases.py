@@ -6,11 +6,17 @@ and taken all or nothing: a request that cannot be met in full releases what it 
 tries again later, so two multi-device suites never hold part of what the other needs.
 ``filelock.FileLock`` uses ``flock``: the kernel releases a lease when its holder dies,
 even by SIGKILL, and separate pytest processes on one host see each other's leases.
+
+The lock files live in the run's private state folder, or in a folder that the host's
+users share (``shared_dir``), where they are made readable and writable by all. Owner
+notes and the queue of waiting requests always live in the private folder (see
+:mod:`statedir`). No file there is opened through a symbolic link.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import time
@@ -21,20 +27,16 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from .devices import Host
+from .statedir import (
+    UnsafeFileError,
+    UnsafeFolderError,
+    open_private,
+    private_folder,
+    read_private,
+    write_private,
+)
 
-__all__ = ["Lease", "LeaseError", "LeaseManager", "Need", "writable_problem"]
-
-
-def writable_problem(folder: Path) -> str | None:
-    """Why lock files cannot be written in ``folder`` (None: they can); made if missing."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".probe-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    return None
+__all__ = ["Lease", "LeaseError", "LeaseManager", "Need"]
 
 
 class LeaseError(RuntimeError):
@@ -63,39 +65,74 @@ class Lease:
 class LeaseManager:
     """Grants leases on ``host``'s devices, ``slots`` per device."""
 
-    def __init__(self, host: Host, lock_dir: Path, slots: int = 1, poll: float = 0.05) -> None:
+    def __init__(
+        self,
+        host: Host,
+        lock_dir: Path,
+        slots: int = 1,
+        poll: float = 0.05,
+        *,
+        shared_dir: Path | None = None,
+    ) -> None:
         self.host = host
         self.lock_dir = lock_dir
+        self.shared_dir = shared_dir
         self.slots = max(1, slots)
         self.poll = poll
-        problem = writable_problem(lock_dir)
-        if problem is not None:
-            raise LeaseError(f"lock folder {lock_dir}: cannot write there ({problem})")
+        try:
+            private_folder(lock_dir, "lock folder")
+        except UnsafeFolderError as exc:
+            raise LeaseError(str(exc)) from None
 
     def _path(self, device: str, slot: int) -> Path:
-        return self.lock_dir / f"{self.host.kind}-{device}.slot{slot}.lock"
+        return (self.shared_dir or self.lock_dir) / f"{self.host.kind}-{device}.slot{slot}.lock"
 
     def _try(self, device: str, slot: int) -> FileLock | None:
-        lock = FileLock(self._path(device, slot), timeout=0)
+        path = self._path(device, slot)
+        # Shared lock files must open for every user of the host (filelock sets the mode
+        # on the files it makes, whatever the umask).
+        lock = FileLock(path, timeout=0, mode=0o666 if self.shared_dir else 0o600)
         try:
             lock.acquire(blocking=False)
         except Timeout:
             return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                why = "it is a symbolic link, not followed; remove it"
+            else:
+                why = f"{exc.strerror or exc}; it may belong to another user"
+            raise LeaseError(f"cannot take the lock file {path}: {why}") from None
         return lock
 
     def _grab(self, count: int, exclusive: bool) -> list[tuple[str, list[FileLock]]] | None:
         taken: list[tuple[str, list[FileLock]]] = []
+        try:
+            return self._grab_into(taken, count, exclusive)
+        except BaseException:
+            for _, locks in taken:
+                for lock in locks:
+                    lock.release()
+            raise
+
+    def _grab_into(
+        self, taken: list[tuple[str, list[FileLock]]], count: int, exclusive: bool
+    ) -> list[tuple[str, list[FileLock]]] | None:
         for device in self.host.devices:
             if len(taken) == count:
                 break
             locks: list[FileLock] = []
             wanted = range(self.slots) if exclusive else None
             if wanted is not None:
-                for slot in wanted:
-                    lock = self._try(device.id, slot)
-                    if lock is None:
-                        break
-                    locks.append(lock)
+                try:
+                    for slot in wanted:
+                        lock = self._try(device.id, slot)
+                        if lock is None:
+                            break
+                        locks.append(lock)
+                except LeaseError:
+                    for lock in locks:
+                        lock.release()
+                    raise
                 if len(locks) != self.slots:
                     for lock in locks:
                         lock.release()
@@ -120,8 +157,12 @@ class LeaseManager:
         """Who holds which slot now, from the owner notes beside the locks."""
         out = []
         for note in sorted(self.lock_dir.glob(f"{self.host.kind}-*.owner")):
-            with contextlib.suppress(OSError):
-                out.append(f"{note.name.removesuffix('.owner')}: {note.read_text().strip()}")
+            with contextlib.suppress(OSError, UnsafeFileError):
+                text = read_private(note)
+                if text is not None:
+                    out.append(f"{note.name.removesuffix('.owner')}: {text.strip()}")
+        if self.shared_dir is not None:
+            out.append("other users' leases are not listed")
         return out
 
     def _waiters(self) -> list[tuple[int, Path]]:
@@ -129,12 +170,14 @@ class LeaseManager:
         folder = self.lock_dir / f"{self.host.kind}.waiting"
         out = []
         for path in folder.glob("*.wait"):
-            probe = FileLock(path.with_suffix(".lock"), timeout=0)
+            probe = FileLock(path.with_suffix(".lock"), timeout=0, mode=0o600)
             try:
                 probe.acquire(blocking=False)
             except Timeout:
                 with contextlib.suppress(ValueError):
                     out.append((int(path.name.split("-")[0]), path))
+                continue
+            except OSError:  # a link planted there: not a waiter of ours
                 continue
             probe.release()  # nobody holds it: its waiter is gone
             with contextlib.suppress(OSError):
@@ -163,12 +206,16 @@ class LeaseManager:
                 f"{self.host.count} ({self.host.describe()})"
             )
         start = time.monotonic()
-        folder = self.lock_dir / f"{self.host.kind}.waiting"
-        folder.mkdir(exist_ok=True)
+        try:
+            folder = private_folder(self.lock_dir / f"{self.host.kind}.waiting", "lock folder")
+        except UnsafeFolderError as exc:
+            raise LeaseError(str(exc)) from None
         mine = folder / f"{rank:08d}-{os.getpid()}-{time.monotonic_ns()}.wait"
-        alive = FileLock(mine.with_suffix(".lock"), timeout=0)
+        alive = FileLock(mine.with_suffix(".lock"), timeout=0, mode=0o600)
         alive.acquire(blocking=False)
-        mine.write_text(owner)
+        fd = open_private(mine, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(owner)
         # Requests that arrive together (the first suite of every worker) settle for one
         # poll so that they are all in line before the first is served.
         time.sleep(self.poll)
@@ -211,10 +258,8 @@ class LeaseManager:
         text = f"{owner} (pid {os.getpid()} on {socket.gethostname()}, since {since})"
         for device in lease.ids:
             note = self.lock_dir / f"{self.host.kind}-{device}.owner"
-            with contextlib.suppress(OSError):
-                tmp = note.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_text(text)
-                tmp.replace(note)
+            with contextlib.suppress(OSError, UnsafeFileError):
+                write_private(note, text)
 
     def release(self, lease: Lease) -> None:
         for device in lease.ids:

@@ -123,7 +123,10 @@ class Placement:
     def lease_manager(self) -> LeaseManager:
         if self._leases is None:
             self._leases = LeaseManager(
-                self.host, self.settings.lock_dir, self.settings.slots_per_device
+                self.host,
+                self.settings.lock_dir,
+                self.settings.slots_per_device,
+                shared_dir=self.settings.shared_lock_dir,
             )
         return self._leases
 

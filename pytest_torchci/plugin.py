@@ -18,6 +18,7 @@ from ._keys import RUNTIME_KEY
 if TYPE_CHECKING:
     from .engine import Executor
     from .progress import Progress
+    from .reaper import Sweep
     from .session import Runtime
     from .suite_data import SuiteData
 
@@ -78,8 +79,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--torchci-lock-dir",
         metavar="DIR",
-        help="device lease locks, on local disk (default: $TORCHCI_LOCK_DIR, else a folder "
-        "in the temp dir)",
+        help="the run's private state (leases, journals, setup markers), on local disk; "
+        "must be yours and writable by you alone (default: $TORCHCI_LOCK_DIR, else "
+        "torchci-locks-UID in the temp dir, made 0700)",
+    )
+    group.addoption(
+        "--torchci-shared-lock-dir",
+        metavar="DIR",
+        help="a folder every user of the host shares for device lock files only, so that "
+        "their runs share the devices (default: $TORCHCI_SHARED_LOCK_DIR, else the "
+        "torchci_shared_lock_dir ini value, else none)",
+    )
+    parser.addini(
+        "torchci_shared_lock_dir",
+        "a folder every user of the host shares for device lock files (see "
+        "--torchci-shared-lock-dir)",
+        default="",
     )
     group.addoption(
         "--torchci-slots-per-device",
@@ -191,7 +206,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.args = [str(config.rootpath)]
 
     job = Job(settings.build_environment, settings.config, settings.shard, settings.num_shards)
-    query = None if settings.dry_run else _query_executor(settings.root)
+    cookie = _cookie(config)
+    query = None if settings.dry_run else _query_executor(settings.root, cookie)
     balance_n = config.getoption("torchci_balance")
     shard_plans = None
     if balance_n is not None or config.getoption("torchci_all_shards"):
@@ -211,13 +227,7 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         job_plan = plan_job(data, job, settings.root, base_env=_environ(), query=query)
     settings = type(settings)(**{**settings.__dict__, "selectors": tuple(selectors)})
-    runtime = Runtime(
-        settings,
-        data,
-        job,
-        job_plan,
-        config=config,
-    )
+    runtime = Runtime(settings, data, job, job_plan, config=config, cookie=cookie)
     config.stash[RUNTIME_KEY] = runtime
     runtime.run_id = _run_id(config)
     progress = _progress(config)
@@ -241,15 +251,42 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _run_id(config: pytest.Config) -> str:
-    """One id for the whole run, shared by xdist's workers (their ``testrunuid``)."""
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None:
-        return str(workerinput.get("testrunuid", "worker"))
+    """One id for the whole run, shared by xdist's workers (their ``testrunuid``); it
+    names folders, so anything but a plain name is replaced by its hash."""
+    import hashlib
+    import re
     import uuid
 
-    if config.getoption("numprocesses", None) and config.getoption("testrunuid", None) is None:
-        config.option.testrunuid = uuid.uuid4().hex
-    return str(config.getoption("testrunuid", None) or uuid.uuid4().hex)
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        given = str(workerinput.get("testrunuid", "worker"))
+    else:
+        if config.getoption("numprocesses", None) and config.getoption("testrunuid", None) is None:
+            config.option.testrunuid = uuid.uuid4().hex
+        given = str(config.getoption("testrunuid", None) or uuid.uuid4().hex)
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", given):
+        return given
+    return hashlib.sha256(given.encode()).hexdigest()[:32]
+
+
+def _cookie(config: pytest.Config) -> str:
+    """The run's cookie: made by the controller, handed to each xdist worker."""
+    from .reaper import new_cookie
+
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and workerinput.get("torchci_cookie"):
+        return str(workerinput["torchci_cookie"])
+    return new_cookie()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: object) -> None:
+    """xdist: each worker gets the run's cookie (see :mod:`reaper`)."""
+    config = getattr(node, "config", None)
+    runtime = None if config is None else _runtime(config)
+    workerinput = getattr(node, "workerinput", None)
+    if runtime is not None and isinstance(workerinput, dict):
+        workerinput["torchci_cookie"] = runtime.cookie
 
 
 _CANCEL_KEY = pytest.StashKey[object]()
@@ -285,7 +322,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     runtime = _runtime(session.config)
     if runtime is None or hasattr(session.config, "workerinput"):
         return
-    runtime.sweep_groups()
+    _report_sweep(session.config, runtime.sweep_groups())
     progress = _progress(session.config)
     if progress is None:
         return
@@ -298,13 +335,29 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         progress.store(Path(store))
 
 
-def _query_executor(root: Path) -> Executor:
+def _report_sweep(config: pytest.Config, sweep: Sweep) -> None:
+    """What the sweep stopped, and what it left alone because it could not prove it the
+    run's own."""
+    lines = []
+    if sweep.stopped:
+        lines.append(f"torchci: stopped {len(sweep.stopped)} processes the suites left running")
+    lines += [f"torchci: {line}" for line in sweep.lines()]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    for line in lines:
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(line)
+        else:
+            print(line, flush=True)
+
+
+def _query_executor(root: Path, cookie: str) -> Executor:
     """Runs the commands whose output the plan reads (``$(nvidia-smi ...)``), quietly."""
     from .engine import CommandResult
     from .model import Command
     from .runner import RunOptions, run_command
 
-    options = RunOptions(root=root, base_env=_environ(), timeout=120.0)
+    options = RunOptions(root=root, base_env=_environ(), timeout=120.0, cookie=cookie)
 
     def query(command: Command, *, capture: bool) -> CommandResult:
         return run_command(command, options, capture=capture)

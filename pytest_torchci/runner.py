@@ -23,8 +23,10 @@ from typing import IO, TextIO
 
 from .engine import CommandResult
 from .model import Command
+from .reaper import CANCEL_GRACE, COOKIE_VARIABLE, new_cookie, open_pidfd, stop_groups
 
 __all__ = [
+    "CANCEL_GRACE",
     "GRACE_SECONDS",
     "RunOptions",
     "child_env",
@@ -34,7 +36,6 @@ __all__ = [
 ]
 
 GRACE_SECONDS = (5.0, 5.0)  # SIGINT -> SIGTERM, SIGTERM -> SIGKILL
-CANCEL_GRACE = (2.0, 2.0)  # when the run itself is cancelled
 TAIL_LINES = 50
 
 
@@ -74,16 +75,18 @@ def path_first(path: str, folder: str) -> str:
 
 def stop_group(proc: subprocess.Popen[bytes], grace: tuple[float, float] = GRACE_SECONDS) -> None:
     """SIGINT the process group (so pytest children flush their XML), then SIGTERM, then
-    SIGKILL; afterwards nothing of the group is left."""
+    SIGKILL; afterwards nothing of the group is left.
+
+    The leader is not reaped until the end: its pid is the group's id, so while it is
+    unreaped the group is provably the one this run started (see :mod:`reaper`)."""
+    if proc.returncode is not None:  # reaped already: only what proves itself ours
+        return
     pgid = proc.pid
     for sig, wait in ((signal.SIGINT, grace[0]), (signal.SIGTERM, grace[1])):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, sig)
-        try:
-            proc.wait(timeout=wait)
+        if _exited(proc, wait):
             break
-        except subprocess.TimeoutExpired:
-            continue
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -112,6 +115,7 @@ class RunOptions:
     overrides: Mapping[str, str] = field(default_factory=dict)
     on_start: Callable[[int], None] | None = None
     on_end: Callable[[int], None] | None = None
+    cookie: str = field(default_factory=new_cookie)
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
 
 
@@ -156,68 +160,52 @@ def _copy_back(fd: int, start: int, live: TextIO | None, tail: deque[str]) -> No
             live.flush()
 
 
-def _pidfd(pid: int) -> int | None:
-    """A descriptor that becomes readable when ``pid`` ends (Linux 5.3+), or None."""
-    opener = getattr(os, "pidfd_open", None)
-    if opener is None:
-        return None
-    try:
-        fd: int = opener(pid)
-    except OSError:
-        return None
-    return fd
+def _exited(proc: subprocess.Popen[bytes], timeout: float | None) -> bool:
+    """Wait up to ``timeout`` seconds (None: for ever) for ``proc`` to end, without
+    reaping it. True: it has ended.
 
-
-def _wait(proc: subprocess.Popen[bytes], timeout: float | None, grace: tuple[float, float]) -> bool:
-    """Wait for ``proc``; past ``timeout`` seconds stop its group. True: it timed out.
-
-    A blocking wait: on its pidfd where the system has them, else a watchdog timer
-    (``Popen.wait(timeout)`` polls with sleeps).
-    """
-    if timeout is None:
-        proc.wait()
-        return False
-    pidfd = _pidfd(proc.pid)
+    A blocking wait on its pidfd where the system has them (Linux 5.3+), else ``waitid``
+    with ``WNOWAIT`` (polled when there is a timeout)."""
+    pidfd = open_pidfd(proc.pid)
     if pidfd is not None:
         try:
             poller = select.poll()  # poll, not select: no limit on the descriptor's number
             poller.register(pidfd, select.POLLIN)
-            ready = poller.poll(timeout * 1000)
+            return bool(poller.poll(None if timeout is None else timeout * 1000))
         finally:
             os.close(pidfd)
-        if not ready:
-            stop_group(proc, grace)
-            return True
-        proc.wait()
-        return False
-    expired = threading.Event()
+    flags = os.WEXITED | os.WNOWAIT
+    if timeout is None:
+        os.waitid(os.P_PID, proc.pid, flags)
+        return True
+    deadline = time.monotonic() + timeout
+    while os.waitid(os.P_PID, proc.pid, flags | os.WNOHANG) is None:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
-    def on_deadline() -> None:
-        expired.set()
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float | None, grace: tuple[float, float]) -> bool:
+    """Wait for ``proc``; past ``timeout`` seconds stop its group. True: it timed out.
+    The leader is reaped when this returns."""
+    timed_out = not _exited(proc, timeout)
+    if timed_out:
         stop_group(proc, grace)
-
-    watchdog = threading.Timer(timeout, on_deadline)
-    watchdog.daemon = True
-    watchdog.start()
-    try:
-        proc.wait()
-    finally:
-        watchdog.cancel()
-    if expired.is_set():
-        watchdog.join(timeout=sum(grace) + 10)
-    return expired.is_set()
+    proc.wait()
+    return timed_out
 
 
-def _leftovers(pgid: int, wait: float = 1.0) -> None:
+def _leftovers(pgid: int, cookie: str, wait: float = 1.0) -> list[str]:
     """The command has ended; what it started in its group gets ``wait`` seconds to end,
-    then is killed (a suite leaves nothing running behind it)."""
+    then is stopped, if it proves itself this run's (its leader is reaped: see
+    :mod:`reaper`). Returns a line per process left alone."""
     deadline = time.monotonic() + wait
     while _group_alive(pgid):
         if time.monotonic() >= deadline:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGKILL)
-            return
+            return stop_groups([pgid], cookie, (0.0, 0.0)).lines()
         time.sleep(0.01)
+    return []
 
 
 def run_command(command: Command, options: RunOptions, *, capture: bool = False) -> CommandResult:
@@ -229,6 +217,7 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
     if options.path_first:
         env["PATH"] = path_first(env.get("PATH", ""), options.path_first)
     env.update(options.overrides)
+    env[COOKIE_VARIABLE] = options.cookie
     sinks: list[IO[str] | TextIO] = [s for s in (options.log, options.live) if s is not None]
     header = f"$ {' '.join(command.argv)}    (in {command.cwd})\n"
     for sink in sinks:
@@ -310,9 +299,13 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
         t.start()
     try:
         timed_out = _wait(proc, options.timeout, options.grace)
+        left_alone = _leftovers(proc.pid, options.cookie)
     except BaseException:
         # Cancelled (Ctrl-C, SIGTERM, pytest-timeout): stop the suite's whole tree.
-        stop_group(proc, CANCEL_GRACE)
+        if proc.returncode is None:
+            stop_group(proc, CANCEL_GRACE)
+        else:  # its leader is reaped: only what proves itself the run's
+            stop_groups([proc.pid], options.cookie, CANCEL_GRACE)
         raise
     finally:
         if stdout_file is not None:
@@ -321,7 +314,8 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
             options.on_end(proc.pid)
         if direct:
             _copy_back(log_fd, start, options.live, options.tail)
-    _leftovers(proc.pid)
+    for line in left_alone:
+        _say(options, sinks, f"torchci: left running after the command ended: {line}")
     for t in threads:
         t.join(timeout=2.0)
     returncode = proc.returncode if proc.returncode is not None else -signal.SIGKILL
@@ -351,18 +345,3 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def kill_groups(pgids: list[int], grace: tuple[float, float] = CANCEL_GRACE) -> None:
-    """Stop process groups we do not hold a handle on (a cancelled run's suites):
-    SIGINT, SIGTERM, SIGKILL, each after a grace period while any group lives."""
-    for sig, wait in ((signal.SIGINT, grace[0]), (signal.SIGTERM, grace[1]), (signal.SIGKILL, 0.0)):
-        alive = [g for g in pgids if _group_alive(g)]
-        if not alive:
-            return
-        for pgid in alive:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and any(_group_alive(g) for g in alive):
-            time.sleep(0.05)

@@ -29,9 +29,18 @@ from .leases import Need
 from .model import Command, Job
 from .placement import Placement, job_kind
 from .planner import JobPlan, Unit, run_entry
+from .reaper import Sweep, new_cookie, stop_groups
 from .runner import RunOptions, describe_status, run_command
 from .settings import Settings
 from .shards import Balance
+from .statedir import (
+    UnsafeFileError,
+    UnsafeFolderError,
+    open_private,
+    private_folder,
+    read_private,
+    write_private,
+)
 from .suite_data import SuiteData, job_traits
 
 if TYPE_CHECKING:
@@ -110,6 +119,7 @@ class Runtime:
     config: pytest.Config | None = None
     _placement: Placement | None = None
     run_id: str = "local"
+    cookie: str = field(default_factory=new_cookie)
     balance: int | None = None
     _balanced: object = None
     setups_done: dict[int, _Outcome] = field(default_factory=dict)
@@ -231,6 +241,7 @@ class Runtime:
                 realtime=self._realtime(),
                 on_start=self._register_group,
                 on_end=self._unregister_group,
+                cookie=self.cookie,
             )
 
             def executor(command: Command, *, capture: bool) -> CommandResult:
@@ -289,13 +300,12 @@ class Runtime:
     def _group_record(self, line: str) -> None:
         """Append to this process's journal of suite process groups: ``+PGID`` when one
         starts, ``-PGID`` when it ends (one write each; a killed worker's journal still
-        says which of its groups live)."""
-        with contextlib.suppress(OSError):
+        says which of its groups live). Journals live in the private state folder."""
+        with contextlib.suppress(OSError, UnsafeFolderError, UnsafeFileError):
             if self._journal is None:
-                folder = self.group_dir()
-                folder.mkdir(parents=True, exist_ok=True)
-                self._journal = os.open(
-                    folder / str(os.getpid()), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+                folder = private_folder(self.group_dir(), "lock folder")
+                self._journal = open_private(
+                    folder / str(os.getpid()), os.O_WRONLY | os.O_APPEND | os.O_CREAT
                 )
             os.write(self._journal, line.encode())
 
@@ -305,29 +315,32 @@ class Runtime:
     def _unregister_group(self, pgid: int) -> None:
         self._group_record(f"-{pgid}\n")
 
-    def sweep_groups(self) -> int:
-        """Stop every suite process group this run still has (after a cancel)."""
-        from .runner import kill_groups
-
-        folder = self.group_dir()
-        if not folder.is_dir():
-            return 0
-        live: set[int] = set()
-        for journal in folder.iterdir():
-            mine: set[int] = set()  # in order, per process: a pgid may be reused later
-            with contextlib.suppress(OSError):
-                for line in journal.read_text().split():
-                    sign, pgid = line[:1], line[1:]
-                    if pgid.isdigit():
-                        (mine.add if sign == "+" else mine.discard)(int(pgid))
-            live |= mine
-        kill_groups(sorted(live))
+    def sweep_groups(self) -> Sweep:
+        """Stop what this run's suites still have running (after a cancel, or a worker
+        that died): the process groups its journals name, each process only if it proves
+        itself this run's (see :mod:`reaper`)."""
         if self._journal is not None:
             with contextlib.suppress(OSError):
                 os.close(self._journal)
             self._journal = None
+        folder = self.group_dir()
+        live: set[int] = set()
+        try:
+            private_folder(folder, "lock folder")
+            journals = list(folder.iterdir())
+        except (OSError, UnsafeFolderError):
+            return Sweep()
+        for journal in journals:
+            mine: set[int] = set()  # in order, per process: a pgid may be reused later
+            with contextlib.suppress(OSError, UnsafeFileError, UnicodeDecodeError):
+                for line in (read_private(journal) or "").split():
+                    sign, pgid = line[:1], line[1:]
+                    if pgid.isdigit():
+                        (mine.add if sign == "+" else mine.discard)(int(pgid))
+            live |= mine
+        sweep = stop_groups(sorted(live), self.cookie)
         shutil.rmtree(folder, ignore_errors=True)
-        return len(live)
+        return sweep
 
     def dry_run(self, unit: Unit) -> None:
         print(f"[dry-run] {unit.name}: {len(unit.step.commands)} commands")
@@ -369,27 +382,35 @@ class Runtime:
             return
         from filelock import FileLock
 
-        folder = self.settings.lock_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        key = f"setup-{workerinput.get('testrunuid', 'run')}-{unit.index}"
+        folder = self.settings.lock_dir  # private: checked when the settings were made
+        key = f"setup-{self.run_id}-{unit.index}"
         done = folder / f"{key}.done"
-        with FileLock(folder / f"{key}.lock"):
-            if done.exists():
-                record = json.loads(done.read_text())
-                if not record["ok"]:
-                    failure = SuiteFailure(record["message"])
-                    outcome.error = SuiteError(
-                        unit.name, record["cites"], failure, [], None, "setup"
-                    )
-                return
-            cites = unit.suite.cites if unit.suite is not None else unit.entry.where
-            try:
-                self.execute(unit, phase="setup")
-                done.write_text(json.dumps({"ok": True, "message": "", "cites": cites}))
-            except SuiteError as exc:
-                outcome.error = exc
-                text = f"(run by another worker) {exc.render()}"
-                done.write_text(json.dumps({"ok": False, "message": text, "cites": cites}))
+        cites = unit.suite.cites if unit.suite is not None else unit.entry.where
+        try:
+            with _marker_errors(done), FileLock(folder / f"{key}.lock", mode=0o600):
+                with _marker_errors(done):
+                    text = read_private(done)
+                    record = None if text is None else json.loads(text)
+                if record is not None:
+                    if not record["ok"]:
+                        failure = SuiteFailure(record["message"])
+                        outcome.error = SuiteError(
+                            unit.name, record["cites"], failure, [], None, "setup"
+                        )
+                    return
+                try:
+                    self.execute(unit, phase="setup")
+                    record = {"ok": True, "message": "", "cites": cites}
+                except SuiteError as exc:
+                    outcome.error = exc
+                    text = f"(run by another worker) {exc.render()}"
+                    record = {"ok": False, "message": text, "cites": cites}
+                with _marker_errors(done):
+                    write_private(done, json.dumps(record))
+        except _MarkerError as exc:
+            if outcome.error is None:
+                outcome.error = SuiteError(unit.name, cites, SuiteFailure(str(exc)), [], None)
+                outcome.error.phase = "setup"
 
     def run_item(self, item: SuiteItem) -> None:
         unit = item.unit
@@ -477,6 +498,21 @@ class Runtime:
                 self.dry_run(unit)
                 continue
             self.execute(unit, phase="teardown")
+
+
+class _MarkerError(Exception):
+    """A setup marker that cannot be read or written, or is not to be trusted."""
+
+
+@contextmanager
+def _marker_errors(path: Path) -> Iterator[None]:
+    """A link or a foreign file where a setup marker goes is never followed or trusted:
+    the setup fails with a message that names it."""
+    try:
+        yield
+    except (OSError, UnsafeFileError, ValueError, KeyError, TypeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise _MarkerError(f"setup marker {path}: {why}") from None
 
 
 def _commands_json(commands: list[Command] | tuple[Command, ...]) -> str:

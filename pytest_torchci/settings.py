@@ -36,6 +36,7 @@ class Settings:
     no_setup: bool = False
     declared_host: Host | None = None
     lock_dir: Path = Path(tempfile.gettempdir()) / "torchci-locks"
+    shared_lock_dir: Path | None = None
     require_devices: bool = False
     slots_per_device: int = 1
     durations: tuple[Path, ...] = ()
@@ -88,6 +89,35 @@ def parse_shard(value: str, source: str) -> tuple[str, str]:
     if n > m:
         raise pytest.UsageError(f"{source}: shard {n} is past the shard count {m} in {value!r}")
     return str(n), str(m)
+
+
+def _lock_folders(config: pytest.Config, env: Mapping[str, str]) -> tuple[Path, Path | None]:
+    """The private state folder (made 0700, or checked) and the shared lock folder, if
+    one is given: option, then environment variable (then ini for the shared one)."""
+    from .statedir import UnsafeFolderError, check_shared_folder, private_folder
+
+    here = Path(config.invocation_params.dir)
+    private, source = config.getoption("torchci_lock_dir"), "--torchci-lock-dir"
+    if private is None and env.get("TORCHCI_LOCK_DIR"):
+        private, source = env["TORCHCI_LOCK_DIR"], "TORCHCI_LOCK_DIR (environment)"
+    shared, shared_source = config.getoption("torchci_shared_lock_dir"), "--torchci-shared-lock-dir"
+    if shared is None and env.get("TORCHCI_SHARED_LOCK_DIR"):
+        shared = env["TORCHCI_SHARED_LOCK_DIR"]
+        shared_source = "TORCHCI_SHARED_LOCK_DIR (environment)"
+    if shared is None and config.getini("torchci_shared_lock_dir"):
+        shared = str(config.getini("torchci_shared_lock_dir"))
+        shared_source = f"torchci_shared_lock_dir ({config.inipath or 'ini'})"
+    try:
+        lock_dir = private_folder(here / private if private else default_lock_dir())
+    except UnsafeFolderError as exc:
+        where = f"{source} {private}: " if private else ""
+        raise pytest.UsageError(f"{where}{exc}") from None
+    if not shared:
+        return lock_dir, None
+    try:
+        return lock_dir, check_shared_folder(here / shared)
+    except UnsafeFolderError as exc:
+        raise pytest.UsageError(f"{shared_source}: {exc}") from None
 
 
 def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = None) -> Settings:
@@ -158,20 +188,7 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
     if not log_dir.is_absolute():
         log_dir = Path(config.invocation_params.dir) / log_dir
 
-    lock_opt = opt("torchci_lock_dir")
-    lock_source = "--torchci-lock-dir"
-    if lock_opt is None and env.get("TORCHCI_LOCK_DIR"):
-        lock_opt, lock_source = env["TORCHCI_LOCK_DIR"], "TORCHCI_LOCK_DIR (environment)"
-    lock_dir = Path(lock_opt) if lock_opt else default_lock_dir()
-    if lock_opt:
-        from .leases import writable_problem
-
-        problem = writable_problem(lock_dir)
-        if problem is not None:
-            raise pytest.UsageError(
-                f"{lock_source} {lock_opt}: cannot write lock files there ({problem}); "
-                "give a writable folder on local disk"
-            )
+    lock_dir, shared_lock_dir = _lock_folders(config, env)
     slots = opt("torchci_slots_per_device")
     if slots is not None and slots < 1:
         raise pytest.UsageError(f"--torchci-slots-per-device {slots}: must be at least 1")
@@ -196,6 +213,7 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         no_setup=bool(opt("torchci_no_setup")),
         declared_host=declared_host(config, env),
         lock_dir=lock_dir,
+        shared_lock_dir=shared_lock_dir,
         require_devices=bool(opt("torchci_require_devices")),
         slots_per_device=slots or 1,
         durations=tuple(durations),

@@ -106,7 +106,7 @@ CASES: list[tuple[str, Setup, dict[str, str], list[str]]] = [
         {},
         ["--torchci-slots-per-device 0", "at least 1"],
     ),
-    ("unwritable-lock-dir", unwritable, {}, ["--torchci-lock-dir", "cannot write lock files"]),
+    ("unwritable-lock-dir", unwritable, {}, ["--torchci-lock-dir", "cannot use it"]),
     (
         "env-unwritable-lock-dir",
         opt(),

@@ -346,7 +346,7 @@ def test_light_suites_share_a_device(tmp_path: Path) -> None:
 def test_unwritable_lock_dir(tmp_path: Path) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("")
-    with pytest.raises(LeaseError, match="cannot write"):
+    with pytest.raises(LeaseError, match="cannot use it"):
         LeaseManager(parse_device_spec("cuda:1"), blocked / "locks")
 
 

@@ -21,12 +21,12 @@ def command(argv: tuple[str, ...]) -> Command:
     return Command(argv, ".", {}, "")
 
 
-@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "timer"])
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "waitid"])
 def test_deadline_stops_the_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pidfd: bool
 ) -> None:
     if not pidfd:
-        monkeypatch.setattr(runner, "_pidfd", lambda pid: None)
+        monkeypatch.setattr(runner, "open_pidfd", lambda pid: None)
     elif not hasattr(runner.os, "pidfd_open"):
         pytest.skip("no pidfd_open on this system")
     options = RunOptions(root=tmp_path, base_env={}, timeout=1.0, grace=(0.5, 0.5))

@@ -1,0 +1,184 @@
+"""The folders the plugin keeps state in, and the only ways it opens files there.
+
+A run reads back what it keeps in its state folder and acts on it: process-group journals
+(a cancelled run stops the groups they name), setup markers (a worker skips an install that
+another worker has done), lease notes. So the state folder must be provably private: owned
+by the user running pytest and writable by nobody else, checked with ``lstat`` (a symbolic
+link is refused, never followed) at every level the plugin creates. Files in it are opened
+with ``O_NOFOLLOW``.
+
+Several users of one GPU host share device leases through a *shared* lock folder, given on
+purpose (``--torchci-shared-lock-dir``). Only the device lock files live there; it must be
+a real folder and, when others can write to it, sticky (as ``/tmp`` is), so that nobody
+can delete a lock file that another user's run holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import pwd
+import stat
+from pathlib import Path
+
+__all__ = [
+    "PRIVATE_MODE",
+    "UnsafeFileError",
+    "UnsafeFolderError",
+    "check_shared_folder",
+    "open_private",
+    "private_folder",
+    "read_private",
+    "write_private",
+]
+
+PRIVATE_MODE = 0o700
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+class UnsafeFolderError(Exception):
+    """A state folder that others could write to, or that is not what it claims to be."""
+
+
+class UnsafeFileError(Exception):
+    """A file in a state folder that the run did not write (a symbolic link, another
+    user's file): it is neither followed nor trusted."""
+
+
+def _owner(uid: int) -> str:
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _describe(st: os.stat_result) -> str:
+    return f"owner {_owner(st.st_uid)}, mode {stat.S_IMODE(st.st_mode):04o}"
+
+
+def _check_private(path: Path, what: str) -> None:
+    """``path`` (not followed if a link) is a folder of ours that only we can write to."""
+    st = os.lstat(path)
+    fix = "remove it, or give another folder with --torchci-lock-dir"
+    if stat.S_ISLNK(st.st_mode):
+        problem = "it is a symbolic link"
+    elif not stat.S_ISDIR(st.st_mode):
+        problem = "it is not a folder"
+    elif st.st_uid != os.geteuid():
+        problem = f"it belongs to {_owner(st.st_uid)}, not to you ({_owner(os.geteuid())})"
+        fix = "find out who made it and why; remove it, or give another folder with " + (
+            "--torchci-lock-dir"
+        )
+    elif st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        problem = "others can write to it"
+        fix = f"chmod {PRIVATE_MODE:o} {path}"
+    else:
+        return
+    raise UnsafeFolderError(
+        f"{what} {path} is not private: {problem} ({_describe(st)}). The run acts on what "
+        f"it keeps there (process-group journals, setup markers, leases), so it must be "
+        f"yours and writable by you alone. Fix: {fix}"
+    )
+
+
+def _check_ancestor(path: Path, what: str, leaf: Path) -> None:
+    """An existing folder above ``leaf``: nobody else may rename things inside it, unless
+    it is sticky (as ``/tmp`` is)."""
+    st = os.stat(path)
+    if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
+        raise UnsafeFolderError(
+            f"{what} {leaf} is not private: the folder above it, {path}, lets anyone rename "
+            f"or replace what it holds ({_describe(st)}). Fix: chmod +t {path}, or choose a "
+            "folder elsewhere with --torchci-lock-dir"
+        )
+
+
+def private_folder(path: Path, what: str = "state folder") -> Path:
+    """``path``, made (mode 0700, with any missing parents) or checked: a folder of the
+    current user that nobody else can write to, or :class:`UnsafeFolderError`."""
+    path = Path(os.path.abspath(path))
+    missing: list[Path] = []
+    probe = path
+    while not os.path.lexists(probe):
+        missing.append(probe)
+        probe = probe.parent
+    try:
+        if probe != path:
+            _check_ancestor(probe, what, path)
+        for level in reversed(missing):
+            with contextlib.suppress(FileExistsError):  # made meanwhile: checked below
+                os.mkdir(level, PRIVATE_MODE)
+            _check_private(level, what)
+        if not missing:
+            _check_private(path, what)
+    except OSError as exc:
+        raise UnsafeFolderError(
+            f"{what} {path}: cannot use it ({exc.strerror or exc}); give a folder on local "
+            "disk that you can write to"
+        ) from None
+    return path
+
+
+def check_shared_folder(path: Path) -> Path:
+    """A folder several users share for device lock files: an existing folder (not a
+    link); sticky when others can write to it."""
+    path = Path(os.path.abspath(path))
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        raise UnsafeFolderError(
+            f"shared lock folder {path}: {exc.strerror or exc}. Make it once for every user "
+            f"of the host: mkdir -m 1777 {path}"
+        ) from None
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a folder"
+        raise UnsafeFolderError(f"shared lock folder {path} is {kind}; give the folder itself")
+    writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if writable and not st.st_mode & stat.S_ISVTX:
+        raise UnsafeFolderError(
+            f"shared lock folder {path} lets others delete the lock files your run holds "
+            f"({_describe(st)}, not sticky). Fix: chmod +t {path}"
+        )
+    return path
+
+
+def open_private(path: Path, flags: int, mode: int = 0o600) -> int:
+    """``os.open`` that never follows a symbolic link at ``path``."""
+    try:
+        return os.open(path, flags | _NOFOLLOW, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFileError(f"{path} is a symbolic link; not followed") from None
+        raise
+
+
+def read_private(path: Path) -> str | None:
+    """The text of a file the current user wrote in a state folder; None if there is none.
+    A link or another user's file is :class:`UnsafeFileError`."""
+    try:
+        fd = open_private(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    with open(fd, encoding="utf-8") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+            raise UnsafeFileError(f"{path} was not written by this user ({_describe(st)})")
+        return f.read()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole: a new file renamed into place (a link planted at
+    ``path`` is replaced, never followed)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    try:
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
