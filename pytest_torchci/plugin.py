@@ -499,9 +499,20 @@ def _progress(config: pytest.Config) -> Progress | None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    """The total is what was selected (after -k, -m, --lf and node ids)."""
     progress = _progress(session.config)
-    if progress is not None and session.items:
+    if progress is not None and not _xdist_on(session.config):
         progress.total = len(session.items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: object, ids: list[str]) -> None:
+    """Under xdist the controller collects nothing: the workers' selection is the total
+    (every worker collects the same items)."""
+    config = getattr(node, "config", None)
+    progress = None if config is None else _progress(config)
+    if progress is not None:
+        progress.total = len(ids)
 
 
 class _Reporter:
