@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .progress import Progress
     from .reaper import Sweep
     from .session import Runtime
+    from .statedir import RunFolder
     from .suite_data import SuiteData
 
 NODE_PREFIX = "torchci"
@@ -230,6 +231,8 @@ def pytest_configure(config: pytest.Config) -> None:
     runtime = Runtime(settings, data, job, job_plan, config=config, cookie=cookie)
     config.stash[RUNTIME_KEY] = runtime
     runtime.run_id = _run_id(config)
+    if not hasattr(config, "workerinput"):
+        config.stash[_RUN_FOLDER_KEY] = _open_run_folder(settings.lock_dir, runtime.run_id)
     progress = _progress(config)
     if progress is not None:
         config.pluginmanager.register(_Reporter(progress), "torchci-reporter")
@@ -290,6 +293,29 @@ def pytest_configure_node(node: object) -> None:
 
 
 _CANCEL_KEY = pytest.StashKey[object]()
+_RUN_FOLDER_KEY = pytest.StashKey["RunFolder"]()
+
+
+def _open_run_folder(state: Path, run_id: str) -> RunFolder:
+    """The run's own folder in the state folder; first, what killed runs left there."""
+    from .statedir import RunFolder, UnsafeFileError, UnsafeFolderError
+
+    RunFolder.clean_dead(state, keep=run_id)
+    folder = RunFolder(state, run_id)
+    try:
+        folder.open()
+    except (OSError, UnsafeFolderError, UnsafeFileError) as exc:
+        raise pytest.UsageError(
+            f"lock folder {state}: cannot make this run's folder: {exc}"
+        ) from None
+    return folder
+
+
+def _close_run_folder(config: pytest.Config) -> None:
+    folder = config.stash.get(_RUN_FOLDER_KEY, None)
+    if folder is not None:
+        folder.close()
+        del config.stash[_RUN_FOLDER_KEY]
 
 
 def _install_cancel_handler(config: pytest.Config) -> None:
@@ -310,6 +336,7 @@ def _install_cancel_handler(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     import signal
 
+    _close_run_folder(config)
     previous = config.stash.get(_CANCEL_KEY, None)
     if previous is not None:
         signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
@@ -323,6 +350,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if runtime is None or hasattr(session.config, "workerinput"):
         return
     _report_sweep(session.config, runtime.sweep_groups())
+    _close_run_folder(session.config)
     progress = _progress(session.config)
     if progress is None:
         return

@@ -34,6 +34,7 @@ from .runner import RunOptions, describe_status, run_command
 from .settings import Settings
 from .shards import Balance
 from .statedir import (
+    RUNS,
     UnsafeFileError,
     UnsafeFolderError,
     open_private,
@@ -288,8 +289,12 @@ class Runtime:
 
     # --- process groups of this run, for a cancelled run to stop ---------------------
 
+    def run_dir(self) -> Path:
+        """This run's folder in the private state folder (see :class:`RunFolder`)."""
+        return self.settings.lock_dir / RUNS / self.run_id
+
     def group_dir(self) -> Path:
-        return self.settings.lock_dir / "groups" / self.run_id
+        return self.run_dir() / "groups"
 
     def _realtime(self) -> bool:
         """Whether output must reach the terminal as it comes (``-s``)."""
@@ -382,8 +387,8 @@ class Runtime:
             return
         from filelock import FileLock
 
-        folder = self.settings.lock_dir  # private: checked when the settings were made
-        key = f"setup-{self.run_id}-{unit.index}"
+        folder = self.run_dir()  # private: made by the run's first process
+        key = f"setup-{unit.index}"
         done = folder / f"{key}.done"
         cites = unit.suite.cites if unit.suite is not None else unit.entry.where
         try:

@@ -24,6 +24,8 @@ from pathlib import Path
 
 __all__ = [
     "PRIVATE_MODE",
+    "RUNS",
+    "RunFolder",
     "UnsafeFileError",
     "UnsafeFolderError",
     "check_shared_folder",
@@ -182,3 +184,76 @@ def write_private(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+RUNS = "runs"
+_ALIVE = "alive.lock"
+_YOUNG_SECONDS = 60.0  # a run folder this new may not hold its lock yet
+
+
+class RunFolder:
+    """One run's files in the state folder (``runs/RUN_ID``): process-group journals,
+    setup markers, report claims. The run's first process makes it and holds a lock on
+    ``alive.lock`` in it while it lives; it removes the folder when it ends. A folder whose
+    lock nobody holds belongs to a run that was killed: the next run removes it.
+    """
+
+    def __init__(self, state: Path, run_id: str) -> None:
+        self.state = state
+        self.path = state / RUNS / run_id
+        self._alive: int | None = None
+
+    def open(self) -> Path:
+        """Make the folder and hold its lock (the run's first process)."""
+        import fcntl
+
+        private_folder(self.path, "lock folder")
+        self._alive = open_private(self.path / _ALIVE, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(self._alive, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return self.path
+
+    def close(self) -> None:
+        """Remove the folder and let go of its lock."""
+        import shutil
+
+        shutil.rmtree(self.path, ignore_errors=True)
+        if self._alive is not None:
+            os.close(self._alive)
+            self._alive = None
+
+    def sub(self, name: str) -> Path:
+        """A private folder inside the run's folder (made if missing)."""
+        return private_folder(self.path / name, "lock folder")
+
+    @staticmethod
+    def clean_dead(state: Path, *, keep: str = "") -> int:
+        """Remove the folders of runs that are gone (killed before they could); returns
+        how many. A run that is alive holds its lock, and a new one is given a minute to
+        take it."""
+        import fcntl
+        import shutil
+        import time
+
+        removed = 0
+        try:
+            entries = list(os.scandir(state / RUNS))
+        except OSError:
+            return 0
+        for entry in entries:
+            if entry.name == keep or not entry.is_dir(follow_symlinks=False):
+                continue
+            try:
+                if time.time() - entry.stat(follow_symlinks=False).st_mtime < _YOUNG_SECONDS:
+                    continue
+                fd = open_private(Path(entry.path) / _ALIVE, os.O_RDWR | os.O_CREAT)
+            except (OSError, UnsafeFileError):
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # alive
+            finally:
+                os.close(fd)
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+        return removed

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -44,3 +48,51 @@ def test_progress_counts_the_selected_items_only(tmp_path: Path, workers: list[s
     lines = re.findall(r"\[(\d+)/(\d+)\] fake1", proc.stdout)
     assert sorted(lines) == [("1", "2"), ("2", "2")], proc.stdout
     assert os.path.exists(tmp_path / "r.jsonl")
+
+
+def _entries(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_the_lock_folder_stays_small(tmp_path: Path) -> None:
+    """Runs with a setup call, one of them killed: what is left is the device slots'
+    lock files and a few folders, not a file per run."""
+    run = make_run_dir(tmp_path, "run")
+    extra = (
+        '[install_thing]\nrole = "setup"\ncites = "test.sh: install_thing()"\n'
+        f'steps = [{{ run = ["{sys.executable}", "-c", "pass"] }}]\n'
+    )
+    calls = [("fake1", "a-0"), ("fake1", "b-0")]
+    suites = write_fake_suites(run / "suites", calls, out=tmp_path / "r.jsonl", extra=extra)
+    routes = (suites / "routes.toml").read_text()
+    (suites / "routes.toml").write_text(
+        routes.replace("calls = [", 'calls = [{ call = "install_thing" }, ')
+    )
+    locks = tmp_path / "locks"
+    args = fake_args(run, suites, locks)
+    for _ in range(3):
+        assert completed(run_pytest(run, *args, "-n", "2")).returncode == 0
+    after_runs = _entries(locks)
+    assert len(after_runs) <= 2 + 3, after_runs  # two slots, the queue, runs/, ...
+
+    # A run killed with SIGKILL (controller and workers) leaves its folder behind ...
+    slow = write_fake_suites(run / "slow", [("fake1", "slow-60")], out=tmp_path / "s.jsonl")
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "1"]
+    killed = subprocess.Popen(
+        [*argv, *fake_args(run, slow, locks)], cwd=run, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    pidfile = tmp_path / "slow-60.pid"
+    deadline = time.monotonic() + 60
+    while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    os.kill(json.loads(pidfile.read_text())["pid"], signal.SIGKILL)
+    (left,) = (locks / "runs").iterdir()
+    old = time.time() - 3600
+    os.utime(left, (old, old))
+    # ... which the next run removes; a live run's folder is never touched.
+    assert completed(run_pytest(run, *args, "-n", "2")).returncode == 0
+    assert not (locks / "runs").exists() or not any((locks / "runs").iterdir())
+    assert len(_entries(locks)) <= len(after_runs) + 1, _entries(locks)

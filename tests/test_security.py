@@ -246,7 +246,7 @@ def test_a_link_planted_at_a_setup_marker_is_not_followed(tmp_path: Path) -> Non
     planted = tmp_path / "planted.json"
     planted.write_text(json.dumps({"ok": True, "message": "", "cites": "x"}))
     for index in range(4):
-        (locks / f"setup-fixed-{index}.done").symlink_to(planted)
+        (private_folder(locks / "runs" / "fixed") / f"setup-{index}.done").symlink_to(planted)
     ran = tmp_path / "install-ran"
     run = make_run_dir(tmp_path, "run")
     extra = (
@@ -291,7 +291,7 @@ def test_a_planted_journal_cannot_make_a_cancel_kill_another_process(
     suites = make_hang_suites(pytester.path / "suites", {"hang_a": HANG, "hang_b": HANG})
     victim = sleeper()
     try:
-        journal = private_folder(locks / "groups" / "fixed") / "99999999"
+        journal = private_folder(locks / "runs" / "fixed" / "groups") / "99999999"
         journal.write_text(f"+{victim.pid}\n+1\n+{os.getpgrp()}\n")
         argv = [
             sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--torchci-config=x",
