@@ -7,14 +7,25 @@ from __future__ import annotations
 import os
 import secrets
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ChildCase", "ChildReport", "read_child_reports", "write_synthetic_failure"]
+__all__ = [
+    "SYNTHETIC_PROPERTY",
+    "ChildCase",
+    "ChildReport",
+    "is_synthetic",
+    "parse_child_xml",
+    "scan_child_xml",
+    "synthetic_path",
+    "write_synthetic_failure",
+]
 
 REPORTS = Path("test") / "test-reports"
 # The plugin's own folders under test-reports: logs, never a test file's XML.
 _NOT_REPORTS = frozenset({"torchci-logs"})
+SYNTHETIC_PROPERTY = "torchci_synthetic"
 
 
 @dataclass(frozen=True)
@@ -45,29 +56,36 @@ class ChildReport:
         return [c for c in self.cases if c.outcome in ("failure", "error")]
 
 
-def read_child_reports(root: Path, since: float, *, skip: tuple[Path, ...] = ()) -> ChildReport:
-    """Parse every ``*.xml`` under ``root/test/test-reports`` modified since ``since``
-    (not ``*.report.xml``, not ``skip``), with a real XML parser."""
-    report = ChildReport()
+def scan_child_xml(root: Path, since: float) -> list[Path]:
+    """Every ``*.xml`` under ``root/test/test-reports`` modified since ``since`` (not
+    ``*.report.xml``, not the plugin's logs): a walk of the whole tree, for where the
+    written files cannot be watched (see :mod:`reports`)."""
     base = root / REPORTS
-    if not base.is_dir():
-        return report
-    skipped = {p.resolve() for p in skip}
     found: list[Path] = []
     for folder, dirs, files in os.walk(base):
         dirs[:] = [d for d in dirs if d not in _NOT_REPORTS]
-        found.extend(Path(folder, f) for f in files if f.endswith(".xml"))
-    for path in sorted(found):
-        try:
-            if path.name.endswith(".report.xml") or path.stat().st_mtime < since:
+        for name in files:
+            if not name.endswith(".xml") or name.endswith(".report.xml"):
                 continue
-        except OSError:
-            continue
-        if path.resolve() in skipped:
-            continue
+            path = Path(folder, name)
+            try:
+                if path.stat().st_mtime >= since:
+                    found.append(path)
+            except OSError:
+                continue
+    return sorted(found)
+
+
+def parse_child_xml(paths: Iterable[Path]) -> ChildReport:
+    """The test cases of these XML files, with a real XML parser (files that do not
+    parse, or that are the plugin's own synthetic failures, are left out)."""
+    report = ChildReport()
+    for path in paths:
         try:
             tree = ET.parse(path)
         except (ET.ParseError, OSError):
+            continue
+        if is_synthetic(tree.getroot()):
             continue
         report.files.append(path)
         for case in tree.iter("testcase"):
@@ -87,20 +105,31 @@ def read_child_reports(root: Path, since: float, *, skip: tuple[Path, ...] = ())
     return report
 
 
+def is_synthetic(root: ET.Element) -> bool:
+    """Whether an XML tree is a failure the plugin wrote for a suite that wrote none."""
+    return any(prop.get("name") == SYNTHETIC_PROPERTY for prop in root.iter("property"))
+
+
+def synthetic_path(root: Path, suite: str) -> Path:
+    """Where a suite's synthetic failure goes: ``python-pytest/<suite>/<suite>-<hex>.xml``
+    under ``test/test-reports``, the layout the dashboards' uploader reads."""
+    return root / REPORTS / "python-pytest" / suite / f"{suite}-{secrets.token_hex(8)}.xml"
+
+
 def write_synthetic_failure(
-    root: Path, suite: str, name: str, seconds: float, message: str
+    path: Path, suite: str, name: str, seconds: float, message: str
 ) -> Path:
     """A test file's XML for a suite that died without writing any: one testcase with
-    ``file``, ``classname``, ``name``, ``time`` and a ``failure``, under
-    ``test/test-reports/python-pytest/<suite>/``, so the dashboard sees it failed."""
-    folder = root / REPORTS / "python-pytest" / suite
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{suite}-{secrets.token_hex(8)}.xml"
+    ``file``, ``classname``, ``name``, ``time`` and a ``failure``, so the dashboard sees it
+    failed; a ``torchci_synthetic`` property tells it from what a suite wrote."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     suites = ET.Element("testsuites")
     ts = ET.SubElement(
         suites, "testsuite", name=suite, tests="1", failures="1", errors="0", skipped="0",
         time=f"{seconds:.3f}",
     )  # fmt: skip
+    props = ET.SubElement(ts, "properties")
+    ET.SubElement(props, "property", name=SYNTHETIC_PROPERTY, value="1")
     case = ET.SubElement(
         ts, "testcase", file=f"torchci/{suite}", classname=f"torchci.{suite}", name=name,
         time=f"{seconds:.3f}",

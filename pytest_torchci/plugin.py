@@ -175,6 +175,12 @@ def _register_markers(config: pytest.Config, data: SuiteData) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("torchci_config") is None:
+        import os
+
+        if "TORCHCI_ITEM_TOKEN" in os.environ:  # a pytest that a suite started
+            from .reports import claim_child_xml
+
+            claim_child_xml(config.option, os.environ)
         if config.getoption("markers", False):  # `pytest --markers` documents ours too
             from .suite_data import SuiteDataError, load_suites
 
@@ -336,6 +342,9 @@ def _install_cancel_handler(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     import signal
 
+    runtime = _runtime(config)
+    if runtime is not None:
+        runtime.close()
     _close_run_folder(config)
     previous = config.stash.get(_CANCEL_KEY, None)
     if previous is not None:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import sys
@@ -46,6 +47,7 @@ from .suite_data import SuiteData, job_traits
 
 if TYPE_CHECKING:
     from .items import SuiteItem
+    from .reports import ReportWatcher
 
 __all__ = ["RUNTIME_KEY", "CommandRecord", "Runtime", "SuiteError", "runtime_of"]
 
@@ -80,6 +82,7 @@ class SuiteError(Exception):
         self.log = log
         self.phase = phase
         self.failing: list[str] = []
+        self.notes: list[str] = []
 
     def render(self) -> str:
         f = self.failure
@@ -96,6 +99,7 @@ class SuiteError(Exception):
         if self.failing:
             lines.append(f"--- failing test cases ({len(self.failing)}) ---")
             lines.extend(self.failing)
+        lines.extend(f"note: {n}" for n in self.notes)
         if self.tail:
             lines.append(f"--- last {len(self.tail)} lines of output ---")
             lines.extend(self.tail)
@@ -127,6 +131,8 @@ class Runtime:
     teardowns_done: set[int] = field(default_factory=set)
     ran: set[int] = field(default_factory=set)
     _journal: int | None = None
+    _watcher: ReportWatcher | None = None
+    _watching: bool = True  # False: inotify is not to be had; scan instead
 
     # --- markers --------------------------------------------------------------------
 
@@ -224,6 +230,7 @@ class Runtime:
         records: list[CommandRecord] | None = None,
         overrides: dict[str, str] | None = None,
         timeout: float | None = None,
+        token: str | None = None,
     ) -> list[CommandRecord]:
         """Run ``unit`` for real from the state the plan had before it, within
         ``timeout`` seconds in all (None: no deadline)."""
@@ -236,7 +243,7 @@ class Runtime:
                 root=self.settings.root,
                 base_env=base_env,
                 path_first=os.path.dirname(sys.executable),
-                overrides=overrides or {},
+                overrides={**(overrides or {}), **self._item_variables(token)},
                 log=log,
                 live=sys.stdout,
                 realtime=self._realtime(),
@@ -431,19 +438,24 @@ class Runtime:
         status = 0
         timeout = getattr(item, "torchci_timeout", None)
         error: SuiteError | None = None
+        token = secrets.token_hex(8)
+        started = self._window_start()
         try:
             with self.placement.lease(item) as lease:
                 overrides = {}
                 variable = self.host.visibility_variable()
                 if lease is not None and variable is not None:
                     overrides[variable] = ",".join(lease.ids)
-                self.execute(unit, records=records, overrides=overrides, timeout=timeout)
+                self.execute(
+                    unit, records=records, overrides=overrides, timeout=timeout, token=token
+                )
         except SuiteError as exc:
             status = exc.failure.result.returncode if exc.failure.result else exc.failure.status
             error = exc
             raise
         finally:
-            self._child_reports(item, wall_start, time.monotonic() - start, error)
+            window = self._window_end(started)
+            self._child_reports(item, token, window, wall_start, time.monotonic() - start, error)
             item.user_properties.append(("exit_status", str(status)))
             item.user_properties.append(("duration", f"{time.monotonic() - start:.3f}"))
             item.user_properties.append(("log", str(self._log_path(unit))))
@@ -452,27 +464,93 @@ class Runtime:
                     ("commands", _commands_json([r.command for r in records]))
                 )
 
+    # --- the suites' own XML (see :mod:`reports`) ------------------------------------
+
+    def _claims(self) -> Path:
+        from .reports import claims_folder
+
+        return claims_folder(self.run_dir())
+
+    def _item_variables(self, token: str | None) -> dict[str, str]:
+        """What every command of an item carries: its token and where to claim XML."""
+        from .reports import CLAIMS_VARIABLE, TOKEN_VARIABLE
+
+        try:
+            claims = str(self._claims())
+        except UnsafeFolderError:
+            return {}
+        return {TOKEN_VARIABLE: token or secrets.token_hex(8), CLAIMS_VARIABLE: claims}
+
+    def _window_start(self) -> tuple[bool, int]:
+        """Start an item's window on test-reports: (ran alone so far, epoch)."""
+        from .reports import Activity, ReportWatcher
+
+        if self._watching and self._watcher is None:
+            try:
+                self._watcher = ReportWatcher(self.settings.root)
+            except OSError:
+                self._watching = False
+        if self._watcher is not None:
+            self._watcher.mark()
+        if self.config is None or not hasattr(self.config, "workerinput"):
+            return (True, 0)  # one item at a time
+        return Activity(self.run_dir()).start()
+
+    def _window_end(self, started: tuple[bool, int]) -> tuple[list[Path] | None, bool]:
+        """The XML files written in the window (None: scan) and whether it ran alone."""
+        from .reports import Activity
+
+        written = self._watcher.written() if self._watcher is not None else None
+        if self.config is None or not hasattr(self.config, "workerinput"):
+            return written, True
+        return written, Activity(self.run_dir()).end(started)
+
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
+
     def _child_reports(
-        self, item: SuiteItem, since: float, seconds: float, error: SuiteError | None
+        self,
+        item: SuiteItem,
+        token: str,
+        window: tuple[list[Path] | None, bool],
+        since: float,
+        seconds: float,
+        error: SuiteError | None,
     ) -> None:
         """Count the test cases of the XML the suite wrote; name the failing ones in the
         failure; write a synthetic failure when a failed suite wrote none."""
-        from .junit import read_child_reports, write_synthetic_failure
+        from .junit import parse_child_xml, synthetic_path, write_synthetic_failure
+        from .reports import claim, item_files
 
-        report = read_child_reports(self.settings.root, since)
+        claims = self._claims()
+        found = item_files(
+            claims, token, window[0], window[1], root=self.settings.root, since=since
+        )
+        report = parse_child_xml(found.files)
         for key, outcome in (
             ("child_failures", "failure"), ("child_errors", "error"), ("child_skipped", "skipped"),
         ):  # fmt: skip
             item.user_properties.append((key, str(report.count(outcome))))
         item.user_properties.append(("child_tests", str(len(report.cases))))
+        if found.unattributed:
+            item.user_properties.append(("child_unattributed", str(len(found.unattributed))))
         if error is None:
             return
         error.failing = [c.describe() for c in report.failing]
+        if found.unattributed:
+            error.notes.append(
+                f"{len(found.unattributed)} XML files were written while this suite ran by "
+                "a writer that does not say which suite it belongs to, and other suites ran "
+                "too: counted for none"
+            )
         if not report.files:
             suite = item.unit.entry.call or item.unit.entry.inline or "suite"
-            path = write_synthetic_failure(
-                self.settings.root, suite, item.name, seconds, error.render()
-            )
+            path = synthetic_path(self.settings.root, suite)
+            with contextlib.suppress(OSError, UnsafeFileError):
+                claim(claims, token, str(path))
+            write_synthetic_failure(path, suite, item.name, seconds, error.render())
             item.user_properties.append(("synthetic_report", str(path)))
 
     def _static_properties(self, item: SuiteItem) -> list[tuple[str, object]]:
