@@ -79,6 +79,7 @@ class LeaseManager:
         self.shared_dir = shared_dir
         self.slots = max(1, slots)
         self.poll = poll
+        self.unusable: dict[Path, str] = {}
         try:
             private_folder(lock_dir, "lock folder")
         except UnsafeFolderError as exc:
@@ -97,12 +98,27 @@ class LeaseManager:
         except Timeout:
             return None
         except OSError as exc:
+            # Not ours to use (a link, another user's file): that slot is not available,
+            # and the run says so; the other devices still serve.
             if exc.errno == errno.ELOOP:
-                why = "it is a symbolic link, not followed; remove it"
+                why = "a symbolic link, not followed"
             else:
-                why = f"{exc.strerror or exc}; it may belong to another user"
-            raise LeaseError(f"cannot take the lock file {path}: {why}") from None
+                why = f"{exc.strerror or exc}; made by another user?"
+            self.unusable[path] = why
+            return None
+        self.unusable.pop(path, None)
         return lock
+
+    def _usable(self, exclusive: bool) -> int:
+        """How many devices could serve a request, leaving out unusable lock files."""
+        count = 0
+        for device in self.host.devices:
+            bad = sum(self._path(device.id, s) in self.unusable for s in range(self.slots))
+            count += bad == 0 if exclusive else bad < self.slots
+        return count
+
+    def _problems(self) -> str:
+        return "; ".join(f"lock file {p}: {why}" for p, why in sorted(self.unusable.items()))
 
     def _grab(self, count: int, exclusive: bool) -> list[tuple[str, list[FileLock]]] | None:
         taken: list[tuple[str, list[FileLock]]] = []
@@ -227,10 +243,17 @@ class LeaseManager:
                     got = self._grab(count, need.exclusive)
                     if got is not None:
                         return self._granted(got, owner, start)
+                    if self._usable(need.exclusive) < count:
+                        raise LeaseError(
+                            f"cannot lease {count} {self.host.kind} device"
+                            f"{'s' if count != 1 else ''}: {self._problems()}"
+                        )
                 if on_wait is not None and not told:
                     kind = self.host.kind
                     what = f"{count} {kind} device{'s' if count != 1 else ''}"
                     held = "; ".join(self.holders()) or "unknown holders"
+                    if self.unusable:
+                        held += f"; not usable: {self._problems()}"
                     how = "whole" if need.exclusive else "a slot"
                     on_wait(f"{owner} waits for {what} ({how}); held: {held}")
                     told = True

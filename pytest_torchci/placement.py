@@ -140,12 +140,15 @@ class Placement:
         notes: list[str] = []
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         manager = self.lease_manager()
+        problem: str | None = None
         try:
             lease = manager.acquire(
                 need, f"{item.nodeid} [{worker}]", on_wait=notes.append, rank=self.rank(item)
             )
         except LeaseError as exc:
-            pytest.fail(f"{item.name}: {exc}", pytrace=False)
+            problem = f"{item.name}: {exc}"
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
         try:
             where = f"{self.host.kind}:{','.join(lease.ids)}"
             item.user_properties.append(("devices", where))

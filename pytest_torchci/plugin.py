@@ -563,7 +563,7 @@ class _Reporter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """One progress line per finished suite; what an item waited for."""
         for title, text in report.sections:
-            if title.endswith("torchci lease") and report.when == "call":
+            if title.startswith("Captured torchci lease") and report.when == "call":
                 self.lease_notes.append(text)
         self.progress.report(report)
 

@@ -93,29 +93,49 @@ def parse_shard(value: str, source: str) -> tuple[str, str]:
 
 def _lock_folders(config: pytest.Config, env: Mapping[str, str]) -> tuple[Path, Path | None]:
     """The private state folder (made 0700, or checked) and the shared lock folder, if
-    one is given: option, then environment variable (then ini for the shared one)."""
+    one is given: option, then environment variable (then ini for the shared one; a
+    relative path there is relative to the ini file's folder)."""
     from .statedir import UnsafeFolderError, check_shared_folder, private_folder
 
     here = Path(config.invocation_params.dir)
-    private, source = config.getoption("torchci_lock_dir"), "--torchci-lock-dir"
-    if private is None and env.get("TORCHCI_LOCK_DIR"):
-        private, source = env["TORCHCI_LOCK_DIR"], "TORCHCI_LOCK_DIR (environment)"
-    shared, shared_source = config.getoption("torchci_shared_lock_dir"), "--torchci-shared-lock-dir"
-    if shared is None and env.get("TORCHCI_SHARED_LOCK_DIR"):
-        shared = env["TORCHCI_SHARED_LOCK_DIR"]
-        shared_source = "TORCHCI_SHARED_LOCK_DIR (environment)"
+
+    def given(option: str, variable: str) -> tuple[str | None, str]:
+        flag = "--" + option.replace("_", "-")
+        value = config.getoption(option)
+        if value is not None:
+            if not value.strip():
+                raise pytest.UsageError(f"{flag}: the folder is empty")
+            return value, f"{flag} {value}"
+        value = env.get(variable)
+        if value is not None:
+            if not value.strip():
+                raise pytest.UsageError(f"{variable}= (environment): the folder is empty")
+            return value, f"{variable}={value} (environment)"
+        return None, ""
+
+    private, source = given("torchci_lock_dir", "TORCHCI_LOCK_DIR")
+    try:
+        if private:
+            lock_dir = private_folder(here / private)
+        else:
+            default = default_lock_dir()
+            source = f"the default lock folder ($TMPDIR or /tmp, then torchci-locks-{os.getuid()})"
+            lock_dir = private_folder(default)
+    except UnsafeFolderError as exc:
+        raise pytest.UsageError(f"{source}: {exc}") from None
+
+    shared, shared_source = given("torchci_shared_lock_dir", "TORCHCI_SHARED_LOCK_DIR")
+    shared_base = here
     if shared is None and config.getini("torchci_shared_lock_dir"):
         shared = str(config.getini("torchci_shared_lock_dir"))
-        shared_source = f"torchci_shared_lock_dir ({config.inipath or 'ini'})"
-    try:
-        lock_dir = private_folder(here / private if private else default_lock_dir())
-    except UnsafeFolderError as exc:
-        where = f"{source} {private}: " if private else ""
-        raise pytest.UsageError(f"{where}{exc}") from None
+        ini = config.inipath
+        shared_source = f"torchci_shared_lock_dir = {shared} ({ini or 'ini'})"
+        if ini is not None:
+            shared_base = ini.parent
     if not shared:
         return lock_dir, None
     try:
-        return lock_dir, check_shared_folder(here / shared)
+        return lock_dir, check_shared_folder(shared_base / shared)
     except UnsafeFolderError as exc:
         raise pytest.UsageError(f"{shared_source}: {exc}") from None
 

@@ -59,46 +59,52 @@ def _describe(st: os.stat_result) -> str:
     return f"owner {_owner(st.st_uid)}, mode {stat.S_IMODE(st.st_mode):04o}"
 
 
+_ELSEWHERE = "give another folder (--torchci-lock-dir or TORCHCI_LOCK_DIR)"
+
+
 def _check_private(path: Path, what: str) -> None:
     """``path`` (not followed if a link) is a folder of ours that only we can write to."""
     st = os.lstat(path)
-    fix = "remove it, or give another folder with --torchci-lock-dir"
+    mode = stat.S_IMODE(st.st_mode)
+    fix = f"remove it, or {_ELSEWHERE}"
     if stat.S_ISLNK(st.st_mode):
-        problem = "it is a symbolic link"
+        problem = f"it is a symbolic link (to {os.readlink(path)})"
     elif not stat.S_ISDIR(st.st_mode):
         problem = "it is not a folder"
     elif st.st_uid != os.geteuid():
         problem = f"it belongs to {_owner(st.st_uid)}, not to you ({_owner(os.geteuid())})"
-        fix = "find out who made it and why; remove it, or give another folder with " + (
-            "--torchci-lock-dir"
-        )
-    elif st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        problem = "others can write to it"
+        fix = f"find out who made it and why; remove it, or {_ELSEWHERE}"
+    elif mode & stat.S_IWOTH and mode & stat.S_ISVTX:
+        problem = f"it is a folder everyone shares (mode {mode:04o})"
+        fix = f"give a folder of your own inside it, for example {path}/torchci-locks-{os.getuid()}"
+    elif mode & (stat.S_IWGRP | stat.S_IWOTH):
+        problem = f"others can write to it (mode {mode:04o})"
         fix = f"chmod {PRIVATE_MODE:o} {path}"
     else:
         return
     raise UnsafeFolderError(
-        f"{what} {path} is not private: {problem} ({_describe(st)}). The run acts on what "
-        f"it keeps there (process-group journals, setup markers, leases), so it must be "
-        f"yours and writable by you alone. Fix: {fix}"
+        f"{what} {path} is not private: {problem}. The run acts on what it keeps there "
+        "(process-group journals, setup markers, leases), so it must be yours and writable "
+        f"by you alone. Fix: {fix}"
     )
 
 
-def _check_ancestor(path: Path, what: str, leaf: Path) -> None:
-    """An existing folder above ``leaf``: nobody else may rename things inside it, unless
-    it is sticky (as ``/tmp`` is)."""
+def _check_parent(path: Path, what: str, leaf: Path) -> None:
+    """The existing folder ``path`` above ``leaf``: nobody else may rename what it holds,
+    unless it is sticky (as ``/tmp`` is)."""
     st = os.stat(path)
     if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
         raise UnsafeFolderError(
             f"{what} {leaf} is not private: the folder above it, {path}, lets anyone rename "
-            f"or replace what it holds ({_describe(st)}). Fix: chmod +t {path}, or choose a "
-            "folder elsewhere with --torchci-lock-dir"
+            f"or replace what it holds ({_describe(st)}). Fix: chmod +t {path}, or "
+            f"{_ELSEWHERE}"
         )
 
 
-def private_folder(path: Path, what: str = "state folder") -> Path:
+def private_folder(path: Path, what: str = "lock folder") -> Path:
     """``path``, made (mode 0700, with any missing parents) or checked: a folder of the
-    current user that nobody else can write to, or :class:`UnsafeFolderError`."""
+    current user that nobody else can write to, in a folder where nobody else can rename
+    it, or :class:`UnsafeFolderError`."""
     path = Path(os.path.abspath(path))
     missing: list[Path] = []
     probe = path
@@ -106,8 +112,7 @@ def private_folder(path: Path, what: str = "state folder") -> Path:
         missing.append(probe)
         probe = probe.parent
     try:
-        if probe != path:
-            _check_ancestor(probe, what, path)
+        _check_parent(probe if missing else path.parent, what, path)
         for level in reversed(missing):
             with contextlib.suppress(FileExistsError):  # made meanwhile: checked below
                 os.mkdir(level, PRIVATE_MODE)
@@ -136,6 +141,11 @@ def check_shared_folder(path: Path) -> Path:
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
         kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a folder"
         raise UnsafeFolderError(f"shared lock folder {path} is {kind}; give the folder itself")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UnsafeFolderError(
+            f"shared lock folder {path}: you cannot make lock files there "
+            f"({_describe(st)}); every user of it needs to: chmod 1777 {path}"
+        )
     writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
     if writable and not st.st_mode & stat.S_ISVTX:
         raise UnsafeFolderError(

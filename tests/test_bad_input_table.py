@@ -111,7 +111,7 @@ CASES: list[tuple[str, Setup, dict[str, str], list[str]]] = [
         "env-unwritable-lock-dir",
         opt(),
         {"TORCHCI_LOCK_DIR": "/proc/torchci"},
-        ["TORCHCI_LOCK_DIR (environment)"],
+        ["TORCHCI_LOCK_DIR=/proc/torchci (environment)"],
     ),
     (
         "missing-durations",

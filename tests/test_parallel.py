@@ -96,3 +96,15 @@ def test_the_lock_folder_stays_small(tmp_path: Path) -> None:
     assert completed(run_pytest(run, *args, "-n", "2")).returncode == 0
     assert not (locks / "runs").exists() or not any((locks / "runs").iterdir())
     assert len(_entries(locks)) <= len(after_runs) + 1, _entries(locks)
+
+
+def test_verbose_summary_says_what_each_suite_waited_for(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path, "run")
+    calls = [("fake1", "a-0.3"), ("fake1", "b-0.3")]
+    suites = write_fake_suites(run / "suites", calls, out=tmp_path / "r.jsonl")
+    args = fake_args(run, suites, tmp_path / "locks", devices="cuda:1")
+    proc = completed(run_pytest(run, *args, "-n", "2", "-v"))
+    assert proc.returncode == 0, proc.stdout
+    summary = proc.stdout.split("torchci device leases", 1)[1]
+    assert summary.count("ran on cuda:0") == 2, proc.stdout
+    assert "after waiting" in summary and "waits for 1 cuda device (whole)" in summary

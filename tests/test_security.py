@@ -160,7 +160,7 @@ def test_a_lock_folder_others_can_write_stops_the_run(
         monkeypatch.setenv("TORCHCI_LOCK_DIR", str(locks))
     result = pytester.runpytest_subprocess(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    named = "--torchci-lock-dir" if source == "option" else "TORCHCI_LOCK_DIR (environment)"
+    named = "--torchci-lock-dir" if source == "option" else "TORCHCI_LOCK_DIR=*(environment)"
     result.stderr.fnmatch_lines(
         [f"ERROR: {named}*{locks} is not private: others can write to it*chmod 700 {locks}"]
     )
@@ -207,6 +207,21 @@ def test_shared_lock_folder_holds_only_device_locks(tmp_path: Path) -> None:
     assert seen == {"0", "1"}
 
 
+def test_a_file_planted_in_the_shared_folder_costs_that_device_only(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (shared / "cuda-0.slot0.lock").symlink_to(tmp_path / "elsewhere")
+    run = make_run_dir(tmp_path, "run")
+    out = tmp_path / "r.jsonl"
+    suites = write_fake_suites(run / "suites", [("fake1", "a-0.2"), ("fake1", "b-0.2")], out=out)
+    args = [*fake_args(run, suites, tmp_path / "mine"), f"--torchci-shared-lock-dir={shared}"]
+    proc = completed(run_pytest(run, *args, "-n", "2"))
+    assert proc.returncode == 0, proc.stdout
+    assert {json.loads(line)["seen"] for line in out.read_text().splitlines()} == {"1"}
+    assert not (tmp_path / "elsewhere").exists()
+
+
 def test_shared_lock_folder_from_the_ini_file(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -235,8 +250,7 @@ def test_a_link_planted_at_a_lock_file_is_not_followed(tmp_path: Path) -> None:
     suites = write_fake_suites(run / "suites", [("fake1", "a-0")], out=tmp_path / "r.jsonl")
     proc = completed(run_pytest(run, *fake_args(run, suites, locks, "cuda:1"), "-n", "2"))
     assert proc.returncode == 1, proc.stdout
-    assert f"cannot take the lock file {locks}/cuda-0.slot0.lock" in proc.stdout
-    assert "symbolic link, not followed" in proc.stdout
+    assert f"lock file {locks}/cuda-0.slot0.lock: a symbolic link, not followed" in proc.stdout
     assert target.read_text() == "keep me"
 
 
