@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,125 @@ def test_verbose_summary_says_what_each_suite_waited_for(tmp_path: Path) -> None
     summary = proc.stdout.split("torchci device leases", 1)[1]
     assert summary.count("ran on cuda:0") == 2, proc.stdout
     assert "after waiting" in summary and "waits for 1 cuda device (whole)" in summary
+
+
+# --- the suites' own XML, suites side by side -----------------------------------------
+
+CHILD_PYTEST = """
+# Writes a test file of CASES tests (the first FAILING fail), waits, runs pytest on it
+# with --junitxml in PyTorch's layout, waits again: suites side by side interleave.
+import os, secrets, subprocess, sys, time
+name, cases, failing, delay = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+folder = os.path.join("test", "test-reports", "python-pytest", name)
+os.makedirs(folder, exist_ok=True)
+src = os.path.join(os.environ["TORCHCI_FAKE_DIR"], f"test_{name}.py")
+with open(src, "w") as f:
+    for i in range(cases):
+        f.write(f"def test_{i}():\\n    assert {i} >= {failing}, 'case {i} of {name}'\\n")
+time.sleep(delay)
+xml = os.path.join(folder, f"{name}-{secrets.token_hex(8)}.xml")
+argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", src, f"--junitxml={xml}"]
+code = subprocess.call(argv, stdout=subprocess.DEVNULL)
+time.sleep(delay)
+sys.exit(code)
+"""
+
+PLAIN_WRITER = """
+# Writes CASES test cases (the first FAILING fail) as XML itself: no pytest, no claim.
+import os, secrets, sys, time
+name, cases, failing, delay = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+folder = os.path.join("test", "test-reports", "python-unittest", name)
+os.makedirs(folder, exist_ok=True)
+time.sleep(delay)
+body = "".join(
+    f'<testcase classname="{name}" name="test_{i}">'
+    + (f'<failure message="case {i}">x</failure>' if i < failing else "")
+    + "</testcase>"
+    for i in range(cases)
+)
+with open(os.path.join(folder, f"{name}-{secrets.token_hex(8)}.xml"), "w") as f:
+    f.write(f'<testsuites><testsuite name="{name}">{body}</testsuite></testsuites>')
+time.sleep(delay)
+sys.exit(1 if failing else 0)
+"""
+
+
+def xml_suites(folder: Path, script: str, calls: list[tuple[str, int, int, float]]) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "writer.py").write_text(script)
+    (folder / "traits.toml").write_text(
+        '[traits]\nconfig_x = { var = "TEST_CONFIG", glob = "x", help = "x" }\n'
+    )
+    entries = ", ".join(
+        f'{{ call = "writer", args = ["{n}", "{c}", "{f}", "{d}"] }}' for n, c, f, d in calls
+    )
+    (folder / "routes.toml").write_text(
+        f'[[route]]\ncites = "test.sh: x"\nwhen = "config_x"\ncalls = [{entries}]\n'
+    )
+    run = f'["{sys.executable}", "{folder / "writer.py"}", "$1", "$2", "$3", "$4"]'
+    (folder / "x.toml").write_text(
+        '[writer]\ncites = "test.sh: writer()"\nparams = ["name", "cases", "failing", "delay"]\n'
+        f"steps = [{{ run = {run} }}]\n"
+    )
+    return folder
+
+
+def child_properties(junit: Path) -> dict[str, dict[str, str]]:
+    out = {}
+    for case in ET.parse(junit).iter("testcase"):
+        props = {p.get("name", ""): p.get("value", "") for p in case.iter("property")}
+        out[props["args"].split()[0]] = props
+    return out
+
+
+SIDE_BY_SIDE = [("s1", 18, 2, 0.6), ("s2", 20, 0, 0.3), ("s3", 10, 3, 0.5), ("s4", 21, 1, 0.2)]
+
+
+@pytest.mark.parametrize("workers", [["-n", "4"], []], ids=["n4", "serial"])
+def test_each_suite_counts_its_own_xml_whatever_runs_beside_it(
+    tmp_path: Path, workers: list[str]
+) -> None:
+    root = tmp_path / "checkout"
+    root.mkdir()
+    suites = xml_suites(tmp_path / "suites", CHILD_PYTEST, SIDE_BY_SIDE)
+    junit = tmp_path / "out.xml"
+    argv = [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--torchci-config=x",
+        f"--torchci-suites={suites}", f"--torchci-root={root}",
+        f"--torchci-lock-dir={tmp_path / 'locks'}", f"--junitxml={junit}", *workers,
+    ]  # fmt: skip
+    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    props = child_properties(junit)
+    for name, cases, failing, _ in SIDE_BY_SIDE:
+        got = props[name]
+        assert (got["child_tests"], got["child_failures"]) == (str(cases), str(failing)), (
+            name, got, proc.stdout,
+        )  # fmt: skip
+        assert "child_unattributed" not in got
+    # A failure lists its own failing cases, and no other suite's.
+    s3 = proc.stdout.split("writer[s3-10-3-0.5] failed (", 1)[1].split("--- full log", 1)[0]
+    assert s3.count("AssertionError: case") == 3 and "of s1" not in s3, proc.stdout
+
+
+def test_xml_nobody_claims_counts_only_for_a_suite_that_ran_alone(tmp_path: Path) -> None:
+    root = tmp_path / "checkout"
+    root.mkdir()
+    calls = [("p1", 5, 1, 0.5), ("p2", 7, 0, 0.5)]
+    suites = xml_suites(tmp_path / "suites", PLAIN_WRITER, calls)
+    results = {}
+    for mode, workers in (("serial", []), ("n2", ["-n", "2"])):
+        junit = tmp_path / f"{mode}.xml"
+        argv = [
+            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--torchci-config=x",
+            f"--torchci-suites={suites}", f"--torchci-root={root}",
+            f"--torchci-lock-dir={tmp_path / 'locks'}", f"--junitxml={junit}", *workers,
+        ]  # fmt: skip
+        proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+        results[mode] = (child_properties(junit), proc.stdout)
+    serial, _ = results["serial"]
+    assert (serial["p1"]["child_tests"], serial["p2"]["child_tests"]) == ("5", "7")
+    side, out = results["n2"]
+    # Side by side, neither writer says whose file it is: counted for none, and said so.
+    assert (side["p1"]["child_tests"], side["p2"]["child_tests"]) == ("0", "0"), out
+    assert side["p1"]["child_unattributed"] == side["p2"]["child_unattributed"] == "2"
+    assert "2 XML files were written while this suite ran by a writer" in out
