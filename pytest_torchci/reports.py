@@ -126,12 +126,12 @@ class _Inotify:
             raise OSError(ctypes.get_errno(), "inotify_init1")
         self.fd: int = fd
 
-    def add(self, path: Path) -> int:
+    def add(self, path: str) -> int:
         wd: int = self._libc.inotify_add_watch(
             self.fd, os.fsencode(path), _MASK | _IN_ONLYDIR | _IN_DONT_FOLLOW
         )
         if wd < 0:
-            raise OSError(ctypes.get_errno(), "inotify_add_watch", str(path))
+            raise OSError(ctypes.get_errno(), "inotify_add_watch", path)
         return wd
 
     def events(self) -> Iterator[tuple[int, int, str]]:
@@ -166,40 +166,40 @@ class ReportWatcher:
         self.broken = False
         self._attach()
 
-    def _attach(self) -> None:
-        """Watch the tree if it exists (its files count as new), else the nearest folder
-        on the way to it."""
+    def _attach(self, *, new: bool = False) -> None:
+        """Watch the tree if it exists, else the nearest folder on the way to it. With
+        ``new``, the tree has just been made: its XML files are new."""
         if self.base.is_dir():
-            self._watch_tree(self.base)
+            self._watch_tree(str(self.base), collect=new)
             return
         for folder in (self.base.parent, self.root):
             if folder.is_dir():
-                self._watch(folder)
+                self._watch(str(folder))
                 return
 
-    def _watch(self, folder: Path) -> bool:
+    def _watch(self, folder: str) -> bool:
         try:
             wd = self._ino.add(folder)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.ENOMEM):
                 self.broken = True  # the user's watch limit: fall back to scanning
             return False
-        self._dirs[wd] = folder
+        self._dirs[wd] = Path(folder)
         return True
 
-    def _watch_tree(self, top: Path) -> None:
-        """Watch ``top`` and every folder below it; the XML files already there were
-        written after the watcher last looked (the folders are new)."""
+    def _watch_tree(self, top: str, *, collect: bool) -> None:
+        """Watch ``top`` and every folder below it; with ``collect``, the XML files
+        already there count as written now (their folders are new)."""
         stack = [top]
         while stack:
             folder = stack.pop()
-            if folder.name in _NOT_REPORTS or not self._watch(folder):
+            if os.path.basename(folder) in _NOT_REPORTS or not self._watch(folder):
                 continue
             with contextlib.suppress(OSError), os.scandir(folder) as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
-                        stack.append(Path(entry.path))
-                    elif _is_report(entry.name):
+                        stack.append(entry.path)
+                    elif collect and _is_report(entry.name):
                         self._found.append(Path(entry.path))
 
     def _in_tree(self, path: Path) -> bool:
@@ -214,7 +214,7 @@ class ReportWatcher:
             if mask & _IN_IGNORED:
                 self._dirs.pop(wd, None)
                 if folder == self.base:
-                    self._attach()
+                    self._attach(new=True)
                 continue
             if folder is None or not name:
                 continue
@@ -222,9 +222,9 @@ class ReportWatcher:
             if mask & _IN_ISDIR:
                 if mask & (_IN_CREATE | _IN_MOVED_TO):
                     if self._in_tree(path):
-                        self._watch_tree(path)
+                        self._watch_tree(str(path), collect=True)
                     elif path in self.base.parents:
-                        self._attach()
+                        self._attach(new=True)
             elif (
                 mask & (_IN_CLOSE_WRITE | _IN_MOVED_TO) and _is_report(name) and self._in_tree(path)
             ):

@@ -1,9 +1,13 @@
 """The plugin's overhead: N trivial suites (each runs `true`) through pytest-torchci,
-against the same N commands in a bare `subprocess.run` loop. Whole-process wall times.
+against the same N commands in a bare `subprocess.run` loop, and against plain pytest
+running the same command in N parametrized tests. Whole-process wall times; the per-item
+figures leave out each run's start-up (its `--collect-only` time).
 
     python tests/benchmarks/overhead.py [N]
 
-The last line reads `RESULT items=N plugin_s=.. bare_s=.. ratio=..`.
+The last line reads
+`RESULT items=N plugin_s=.. bare_s=.. ratio=.. pytest_s=.. ratio_vs_pytest=..`, where
+`ratio_vs_pytest` is the plugin's per-item cost over plain pytest's.
 """
 
 from __future__ import annotations
@@ -19,6 +23,17 @@ from pathlib import Path
 BARE = """
 import subprocess, sys
 for _ in range(int(sys.argv[1])):
+    subprocess.run(["true"], check=True)
+"""
+
+PLAIN = """
+import subprocess
+
+import pytest
+
+
+@pytest.mark.parametrize("i", range({n}))
+def test_trivial(i):
     subprocess.run(["true"], check=True)
 """
 
@@ -70,6 +85,11 @@ def main() -> int:
             f"--torchci-root={work / 'checkout'}",
         ]  # fmt: skip
         bare_argv = [sys.executable, str(work / "bare.py"), str(n)]
+        (work / "plain").mkdir()
+        (work / "plain" / "test_plain.py").write_text(PLAIN.replace("{n}", str(n)))
+        plain_argv = [
+            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_plain.py",
+        ]  # fmt: skip
         # As an installed package would be: byte-compiled (PYTHONDONTWRITEBYTECODE, where
         # set, would otherwise make every run compile the plugin from source).
         import compileall
@@ -82,18 +102,28 @@ def main() -> int:
         bare_s = min(timed(bare_argv, work) for _ in range(3))
         collect_s = min(timed([*plugin_argv, "--collect-only"], work) for _ in range(3))
         empty_s = min(timed([sys.executable, "-c", "pass"], work) for _ in range(3))
+        timed(plain_argv, work / "plain")
+        pytest_s = min(timed(plain_argv, work / "plain") for _ in range(3))
+        pytest_collect_s = min(
+            timed([*plain_argv, "--collect-only"], work / "plain") for _ in range(3)
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(
         f"start-up: pytest with the plugin, collecting the {n} items: {collect_s:.3f} s; "
         f"bare python: {empty_s:.3f} s"
     )
+    per_item = (plugin_s - collect_s) / n
+    per_pytest = (pytest_s - pytest_collect_s) / n
     print(
-        f"per item: plugin {(plugin_s - collect_s) / n * 1000:.2f} ms, "
+        f"per item: plugin {per_item * 1000:.2f} ms, plain pytest {per_pytest * 1000:.2f} ms, "
         f"bare subprocess.run {(bare_s - empty_s) / n * 1000:.2f} ms"
     )
     ratio = plugin_s / bare_s
-    print(f"RESULT items={n} plugin_s={plugin_s:.3f} bare_s={bare_s:.3f} ratio={ratio:.2f}")
+    print(
+        f"RESULT items={n} plugin_s={plugin_s:.3f} bare_s={bare_s:.3f} ratio={ratio:.2f} "
+        f"pytest_s={pytest_s:.3f} ratio_vs_pytest={per_item / per_pytest:.2f}"
+    )
     return 0
 
 
