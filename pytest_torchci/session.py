@@ -133,6 +133,9 @@ class Runtime:
     _journal: int | None = None
     _watcher: ReportWatcher | None = None
     _watching: bool = True  # False: inotify is not to be had; scan instead
+    _by_role: dict[str, list[Unit]] = field(default_factory=dict)
+    _claims_dir: Path | None = None
+    _base_env: dict[str, str] | None = None
 
     # --- markers --------------------------------------------------------------------
 
@@ -238,7 +241,7 @@ class Runtime:
         deadline = None if not timeout else time.monotonic() + timeout
         cites = unit.suite.cites if unit.suite is not None else unit.entry.where
         with self._log(unit) as (log, log_path):
-            base_env = dict(os.environ)
+            base_env = self._environ()
             options = RunOptions(
                 root=self.settings.root,
                 base_env=base_env,
@@ -295,6 +298,13 @@ class Runtime:
         return records
 
     # --- process groups of this run, for a cancelled run to stop ---------------------
+
+    def _environ(self) -> dict[str, str]:
+        """The environment the suites start from: this process's, read once (a copy per
+        item costs more than the command it runs)."""
+        if self._base_env is None:
+            self._base_env = dict(os.environ)
+        return self._base_env
 
     def run_dir(self) -> Path:
         """This run's folder in the private state folder (see :class:`RunFolder`)."""
@@ -362,15 +372,20 @@ class Runtime:
         for note in unit.step.notes:
             print(f"  note: {note}")
 
+    def _units_of(self, role: str) -> list[Unit]:
+        """The plan's units of one role, in order (looked up once: items ask each time)."""
+        found = self._by_role.get(role)
+        if found is None:
+            found = self._by_role[role] = [u for u in self.job_plan.units if u.role == role]
+        return found
+
     def run_setups(self, item: SuiteItem) -> None:
         self.placement.gate(item)
         if self.settings.no_setup:
             return
-        for unit in self.job_plan.units:
+        for unit in self._units_of("setup"):
             if unit.index >= item.unit.index:
                 break
-            if unit.role != "setup":
-                continue
             outcome = self.setups_done.get(unit.index)
             if outcome is None:
                 outcome = _Outcome()
@@ -469,7 +484,9 @@ class Runtime:
     def _claims(self) -> Path:
         from .reports import claims_folder
 
-        return claims_folder(self.run_dir())
+        if self._claims_dir is None:
+            self._claims_dir = claims_folder(self.run_dir())
+        return self._claims_dir
 
     def _item_variables(self, token: str | None) -> dict[str, str]:
         """What every command of an item carries: its token and where to claim XML."""
@@ -567,8 +584,8 @@ class Runtime:
         from .items import SuiteItem as _SuiteItem
 
         next_index = nextitem.unit.index if isinstance(nextitem, _SuiteItem) else None
-        for unit in self.job_plan.units:
-            if unit.role != "teardown" or unit.index in self.teardowns_done:
+        for unit in self._units_of("teardown"):
+            if unit.index in self.teardowns_done:
                 continue
             if unit.index < item.unit.index:
                 continue
