@@ -237,6 +237,10 @@ def pytest_configure(config: pytest.Config) -> None:
     runtime = Runtime(settings, data, job, job_plan, config=config, cookie=cookie)
     config.stash[RUNTIME_KEY] = runtime
     runtime.run_id = _run_id(config)
+    if not _xdist_on(config) or hasattr(config, "workerinput"):  # this process runs suites
+        from .reaper import set_subreaper
+
+        config.stash[_SUBREAPER_KEY] = set_subreaper(True)
     if not hasattr(config, "workerinput"):
         config.stash[_RUN_FOLDER_KEY] = _open_run_folder(settings.lock_dir, runtime.run_id)
     progress = _progress(config)
@@ -300,6 +304,7 @@ def pytest_configure_node(node: object) -> None:
 
 _CANCEL_KEY = pytest.StashKey[object]()
 _RUN_FOLDER_KEY = pytest.StashKey["RunFolder"]()
+_SUBREAPER_KEY = pytest.StashKey[bool]()
 
 
 def _open_run_folder(state: Path, run_id: str) -> RunFolder:
@@ -345,6 +350,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     runtime = _runtime(config)
     if runtime is not None:
         runtime.close()
+    if config.stash.get(_SUBREAPER_KEY, False):
+        from .reaper import set_subreaper
+
+        set_subreaper(False)
     _close_run_folder(config)
     previous = config.stash.get(_CANCEL_KEY, None)
     if previous is not None:

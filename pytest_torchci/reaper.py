@@ -18,16 +18,32 @@ join the group.)
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import secrets
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["COOKIE_VARIABLE", "Sweep", "new_cookie", "open_pidfd", "stop_groups"]
+__all__ = [
+    "COOKIE_VARIABLE",
+    "TOKEN_VARIABLE",
+    "Sweep",
+    "carriers",
+    "children",
+    "new_cookie",
+    "open_pidfd",
+    "reap",
+    "set_subreaper",
+    "signal_tree",
+    "stop_groups",
+    "stop_tree",
+    "stray_children",
+]
 
 COOKIE_VARIABLE = "TORCHCI_RUN_COOKIE"
+TOKEN_VARIABLE = "TORCHCI_ITEM_TOKEN"  # one per item: what its commands started
 CANCEL_GRACE = (2.0, 2.0)  # SIGINT -> SIGTERM, SIGTERM -> SIGKILL
 
 
@@ -79,8 +95,17 @@ def members(pgids: Iterable[int]) -> dict[int, int]:
     return out
 
 
-def why_not_ours(pid: int, cookie: str) -> str | None:
-    """None when ``pid`` runs as the current user and carries ``cookie``; else why not."""
+def _environ_entries(pid: int) -> set[bytes] | str:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return set(f.read().split(b"\0"))
+    except OSError as exc:
+        return f"cannot read its environment ({exc.strerror or exc})"
+
+
+def why_not_ours(pid: int, cookie: str, token: str | None = None) -> str | None:
+    """None when ``pid`` runs as the current user and carries ``cookie`` (and ``token``,
+    when given); else why not."""
     if pid == os.getpid():
         return "the run itself"
     try:
@@ -91,14 +116,13 @@ def why_not_ours(pid: int, cookie: str) -> str | None:
         return "cannot read its owner"
     if uids[:1] != [os.getuid()]:
         return f"runs as uid {uids[0] if uids else '?'}, not {os.getuid()}"
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            environ = f.read()
-    except OSError as exc:
-        return f"cannot read its environment ({exc.strerror or exc})"
-    entry = f"{COOKIE_VARIABLE}={cookie}".encode()
-    if entry not in environ.split(b"\0"):
+    entries = _environ_entries(pid)
+    if isinstance(entries, str):
+        return entries
+    if f"{COOKIE_VARIABLE}={cookie}".encode() not in entries:
         return f"does not carry this run's {COOKIE_VARIABLE}"
+    if token is not None and f"{TOKEN_VARIABLE}={token}".encode() not in entries:
+        return f"does not carry the suite's {TOKEN_VARIABLE}"
     return None
 
 
@@ -127,25 +151,65 @@ def _signal(pid: int, fd: int | None, sig: int) -> bool:
     return True
 
 
-def _proven(groups: set[int], cookie: str, sweep: Sweep) -> dict[int, int | None]:
-    """The processes of ``groups`` proven this run's: pid -> pidfd (None: no pidfds)."""
+def _proven(
+    candidates: Iterable[int], cookie: str, token: str | None, sweep: Sweep, *, report: bool
+) -> dict[int, int | None]:
+    """The ``candidates`` proven this run's: pid -> pidfd (None: no pidfds). With
+    ``report``, what is not proven goes into ``sweep.skipped``."""
     out: dict[int, int | None] = {}
-    for pid in members(groups):
-        if pid in sweep.skipped:
+    for pid in candidates:
+        if pid in sweep.skipped or pid == os.getpid():
             continue
         fd = open_pidfd(pid)
-        why = why_not_ours(pid, cookie)
+        why = why_not_ours(pid, cookie, token)
         # Checked through /proc/PID: still the process the pidfd holds only if it is alive.
         if fd is not None and not _signal(pid, fd, 0):
             os.close(fd)
             continue
         if why is not None:
-            sweep.skipped[pid] = why
+            if report:
+                sweep.skipped[pid] = why
             if fd is not None:
                 os.close(fd)
             continue
         out[pid] = fd
     return out
+
+
+def _live_pids() -> list[int]:
+    """Every live (not zombie) process but this one."""
+    out = []
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc"):
+            if name.isdigit() and int(name) != os.getpid():
+                found = _stat(int(name))
+                if found is not None and found[0] not in ("Z", "X"):
+                    out.append(int(name))
+    return out
+
+
+def _phases(
+    find: Callable[[], dict[int, int | None]], alive: Callable[[], bool],
+    grace: tuple[float, float], sweep: Sweep,
+) -> None:  # fmt: skip
+    """SIGINT, then SIGTERM, then SIGKILL, each after a grace period while ``alive``, to
+    what ``find`` proves the run's; and a last SIGKILL for what forked meanwhile."""
+    for sig, wait in ((signal.SIGINT, grace[0]), (signal.SIGTERM, grace[1]), (signal.SIGKILL, 0)):
+        targets = find()
+        if not targets:
+            return
+        for pid, fd in targets.items():
+            if _signal(pid, fd, sig):
+                sweep.stopped.add(pid)
+            if fd is not None:
+                os.close(fd)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and alive():
+            time.sleep(0.05)
+    for pid, fd in find().items():
+        _signal(pid, fd, signal.SIGKILL)
+        if fd is not None:
+            os.close(fd)
 
 
 def refusal(pgid: int) -> str | None:
@@ -170,25 +234,116 @@ def stop_groups(
             groups.add(pgid)
         else:
             sweep.refused[pgid] = why
-    if not groups:
-        return sweep
-    for sig, wait in ((signal.SIGINT, grace[0]), (signal.SIGTERM, grace[1]), (signal.SIGKILL, 0)):
-        targets = _proven(groups, cookie, sweep)
-        if not targets:
-            break
-        for pid, fd in targets.items():
-            if _signal(pid, fd, sig):
-                sweep.stopped.add(pid)
-            if fd is not None:
-                os.close(fd)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and any(p not in sweep.skipped for p in members(groups)):
-            time.sleep(0.05)
-    if sig == signal.SIGKILL:
-        with contextlib.suppress(Exception):
-            # What was forked after the last check, before the SIGKILL reached its parent.
-            for pid, fd in _proven(groups, cookie, sweep).items():
-                _signal(pid, fd, signal.SIGKILL)
-                if fd is not None:
-                    os.close(fd)
+    if groups:
+        _phases(
+            lambda: _proven(members(groups), cookie, None, sweep, report=True),
+            lambda: any(p not in sweep.skipped for p in members(groups)),
+            grace, sweep,
+        )  # fmt: skip
     return sweep
+
+
+def signal_tree(cookie: str, token: str, sig: int) -> None:
+    """Send ``sig`` to every process that carries ``cookie`` and ``token``."""
+    sweep = Sweep()
+    for pid, fd in _proven(carriers(cookie, token), cookie, token, sweep, report=False).items():
+        _signal(pid, fd, sig)
+        if fd is not None:
+            os.close(fd)
+
+
+def carriers(cookie: str, token: str | None = None) -> list[int]:
+    """The live processes of the current user that carry ``cookie`` (and ``token``)."""
+    return [p for p in _live_pids() if why_not_ours(p, cookie, token) is None]
+
+
+def stop_tree(cookie: str, token: str | None, grace: tuple[float, float] = CANCEL_GRACE) -> Sweep:
+    """Stop every process that carries ``cookie`` and ``token`` (None: every process of
+    the run), wherever it is: in a session or group of its own, re-parented, ignoring
+    SIGTERM. Found by a scan of ``/proc``."""
+    sweep = Sweep()
+    _phases(
+        lambda: _proven(carriers(cookie, token), cookie, token, sweep, report=False),
+        lambda: bool(carriers(cookie, token)),
+        grace, sweep,
+    )  # fmt: skip
+    return sweep
+
+
+# --- the process that runs suites: orphans come back to it --------------------------
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def set_subreaper(on: bool = True) -> bool:
+    """Make this process the reaper of its descendants' orphans (Linux): a suite's
+    process whose parent dies comes back to it, so nothing a suite starts is lost from
+    sight. False where the system cannot."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def children() -> list[int]:
+    """This process's children (re-parented orphans among them)."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/children") as f:
+                out.extend(int(p) for p in f.read().split())
+        except OSError:  # no CONFIG_PROC_CHILDREN: ask each process for its parent
+            me = os.getpid()
+            return [p for p in _live_pids() if _parent(p) == me]
+    return out
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read()
+    except OSError:
+        return None
+    return int(text[text.rfind(b")") + 2 :].split()[1])
+
+
+def stray_children(cookie: str, token: str, sessions: Iterable[int]) -> tuple[list[int], list[int]]:
+    """(live, dead) children of this process that a suite left behind: live ones carry
+    ``cookie`` and ``token``; dead ones (zombies, to reap) were in one of ``sessions``."""
+    live: list[int] = []
+    dead: list[int] = []
+    wanted = set(sessions)
+    for pid in children():
+        found = _session(pid)
+        if found is None:
+            continue
+        state, sid, pgid = found
+        if state == "Z":
+            if sid in wanted or pgid in wanted:
+                dead.append(pid)
+        elif why_not_ours(pid, cookie, token) is None:
+            live.append(pid)
+    return live, dead
+
+
+def _session(pid: int) -> tuple[str, int, int] | None:
+    """(state, session, process group) of ``pid``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read()
+    except OSError:
+        return None
+    fields = text[text.rfind(b")") + 2 :].split()
+    return fields[0].decode(), int(fields[3]), int(fields[2])
+
+
+def reap(pids: Iterable[int]) -> None:
+    """Collect the exit status of these children (zombies), so that none is left."""
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .junit import REPORTS, scan_child_xml
+from .reaper import TOKEN_VARIABLE
 from .statedir import UnsafeFileError, open_private, private_folder, read_private
 
 __all__ = [
@@ -48,7 +49,6 @@ __all__ = [
     "item_files",
 ]
 
-TOKEN_VARIABLE = "TORCHCI_ITEM_TOKEN"
 CLAIMS_VARIABLE = "TORCHCI_CLAIMS"
 _NOT_REPORTS = frozenset({"torchci-logs"})
 

@@ -23,7 +23,18 @@ from typing import IO, TextIO
 
 from .engine import CommandResult
 from .model import Command
-from .reaper import CANCEL_GRACE, COOKIE_VARIABLE, new_cookie, open_pidfd, stop_groups
+from .reaper import (
+    CANCEL_GRACE,
+    COOKIE_VARIABLE,
+    TOKEN_VARIABLE,
+    new_cookie,
+    open_pidfd,
+    reap,
+    signal_tree,
+    stop_groups,
+    stop_tree,
+    stray_children,
+)
 
 __all__ = [
     "CANCEL_GRACE",
@@ -73,9 +84,16 @@ def path_first(path: str, folder: str) -> str:
     return os.pathsep.join([folder, *parts])
 
 
-def stop_group(proc: subprocess.Popen[bytes], grace: tuple[float, float] = GRACE_SECONDS) -> None:
+def stop_group(
+    proc: subprocess.Popen[bytes],
+    grace: tuple[float, float] = GRACE_SECONDS,
+    *,
+    cookie: str | None = None,
+    token: str | None = None,
+) -> None:
     """SIGINT the process group (so pytest children flush their XML), then SIGTERM, then
-    SIGKILL; afterwards nothing of the group is left.
+    SIGKILL; afterwards nothing of the group is left. With ``token``, every process that
+    carries it (one that left the group for a session of its own) gets the same signals.
 
     The leader is not reaped until the end: its pid is the group's id, so while it is
     unreaped the group is provably the one this run started (see :mod:`reaper`)."""
@@ -85,12 +103,16 @@ def stop_group(proc: subprocess.Popen[bytes], grace: tuple[float, float] = GRACE
     for sig, wait in ((signal.SIGINT, grace[0]), (signal.SIGTERM, grace[1])):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, sig)
+        if cookie is not None and token is not None:
+            signal_tree(cookie, token, sig)
         if _exited(proc, wait):
             break
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
+    if cookie is not None and token is not None:
+        stop_tree(cookie, token, (0.0, 0.0))
 
 
 @dataclass
@@ -116,6 +138,7 @@ class RunOptions:
     on_start: Callable[[int], None] | None = None
     on_end: Callable[[int], None] | None = None
     cookie: str = field(default_factory=new_cookie)
+    token: str | None = None  # the item's: its commands' every descendant carries it
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
 
 
@@ -186,26 +209,48 @@ def _exited(proc: subprocess.Popen[bytes], timeout: float | None) -> bool:
     return True
 
 
-def _wait(proc: subprocess.Popen[bytes], timeout: float | None, grace: tuple[float, float]) -> bool:
-    """Wait for ``proc``; past ``timeout`` seconds stop its group. True: it timed out.
-    The leader is reaped when this returns."""
+def _wait(proc: subprocess.Popen[bytes], timeout: float | None, options: RunOptions) -> bool:
+    """Wait for ``proc``; past ``timeout`` seconds stop its group and what it started
+    elsewhere. True: it timed out. The leader is reaped when this returns."""
     timed_out = not _exited(proc, timeout)
     if timed_out:
-        stop_group(proc, grace)
+        stop_group(proc, options.grace, cookie=options.cookie, token=options.token)
     proc.wait()
     return timed_out
 
 
-def _leftovers(pgid: int, cookie: str, wait: float = 1.0) -> list[str]:
-    """The command has ended; what it started in its group gets ``wait`` seconds to end,
-    then is stopped, if it proves itself this run's (its leader is reaped: see
-    :mod:`reaper`). Returns a line per process left alone."""
+def _leftovers(pgid: int, options: RunOptions, wait: float = 1.0) -> list[str]:
+    """The command has ended; what it started (in its group, or in a session of its own,
+    re-parented to this process) gets ``wait`` seconds to end, then is stopped if it
+    proves itself this run's (its leader is reaped: see :mod:`reaper`). Returns a line
+    per process left alone."""
     deadline = time.monotonic() + wait
-    while _group_alive(pgid):
+    token = options.token
+    while True:
+        strays, dead = stray_children(options.cookie, token, [pgid]) if token else ([], [])
+        reap(dead)
+        group = _group_alive(pgid)
+        if not group and not strays:
+            return []
         if time.monotonic() >= deadline:
-            return stop_groups([pgid], cookie, (0.0, 0.0)).lines()
+            break
         time.sleep(0.01)
-    return []
+    lines = stop_groups([pgid], options.cookie, (0.0, 0.0)).lines() if group else []
+    if token is not None:
+        stop_tree(options.cookie, token, (0.0, 0.0))
+        _reap_strays(options.cookie, token, pgid)
+    return lines
+
+
+def _reap_strays(cookie: str, token: str, pgid: int, wait: float = 2.0) -> None:
+    """Collect the children that were just killed (they come back as zombies)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        strays, dead = stray_children(cookie, token, [pgid])
+        reap(dead)
+        if not strays:
+            return
+        time.sleep(0.01)
 
 
 def run_command(command: Command, options: RunOptions, *, capture: bool = False) -> CommandResult:
@@ -218,6 +263,8 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
         env["PATH"] = path_first(env.get("PATH", ""), options.path_first)
     env.update(options.overrides)
     env[COOKIE_VARIABLE] = options.cookie
+    if options.token is not None:
+        env[TOKEN_VARIABLE] = options.token
     sinks: list[IO[str] | TextIO] = [s for s in (options.log, options.live) if s is not None]
     header = f"$ {' '.join(command.argv)}    (in {command.cwd})\n"
     for sink in sinks:
@@ -298,14 +345,16 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
     for t in threads:
         t.start()
     try:
-        timed_out = _wait(proc, options.timeout, options.grace)
-        left_alone = _leftovers(proc.pid, options.cookie)
+        timed_out = _wait(proc, options.timeout, options)
+        left_alone = _leftovers(proc.pid, options)
     except BaseException:
         # Cancelled (Ctrl-C, SIGTERM, pytest-timeout): stop the suite's whole tree.
         if proc.returncode is None:
-            stop_group(proc, CANCEL_GRACE)
+            stop_group(proc, CANCEL_GRACE, cookie=options.cookie, token=options.token)
         else:  # its leader is reaped: only what proves itself the run's
             stop_groups([proc.pid], options.cookie, CANCEL_GRACE)
+            if options.token is not None:
+                stop_tree(options.cookie, options.token, CANCEL_GRACE)
         raise
     finally:
         if stdout_file is not None:

@@ -30,7 +30,7 @@ from .leases import Need
 from .model import Command, Job
 from .placement import Placement, job_kind
 from .planner import JobPlan, Unit, run_entry
-from .reaper import Sweep, new_cookie, stop_groups
+from .reaper import Sweep, new_cookie, stop_groups, stop_tree
 from .runner import RunOptions, describe_status, run_command
 from .settings import Settings
 from .shards import Balance
@@ -246,13 +246,14 @@ class Runtime:
                 root=self.settings.root,
                 base_env=base_env,
                 path_first=os.path.dirname(sys.executable),
-                overrides={**(overrides or {}), **self._item_variables(token)},
+                overrides={**(overrides or {}), **self._item_variables()},
                 log=log,
                 live=sys.stdout,
                 realtime=self._realtime(),
                 on_start=self._register_group,
                 on_end=self._unregister_group,
                 cookie=self.cookie,
+                token=token or secrets.token_hex(8),
             )
 
             def executor(command: Command, *, capture: bool) -> CommandResult:
@@ -351,7 +352,7 @@ class Runtime:
             private_folder(folder, "lock folder")
             journals = list(folder.iterdir())
         except (OSError, UnsafeFolderError):
-            return Sweep()
+            journals = []
         for journal in journals:
             mine: set[int] = set()  # in order, per process: a pgid may be reused later
             with contextlib.suppress(OSError, UnsafeFileError, UnicodeDecodeError):
@@ -361,6 +362,8 @@ class Runtime:
                         (mine.add if sign == "+" else mine.discard)(int(pgid))
             live |= mine
         sweep = stop_groups(sorted(live), self.cookie)
+        # What left its group (a session of its own) and outlived its worker.
+        sweep.stopped |= stop_tree(self.cookie, None).stopped
         shutil.rmtree(folder, ignore_errors=True)
         return sweep
 
@@ -488,15 +491,14 @@ class Runtime:
             self._claims_dir = claims_folder(self.run_dir())
         return self._claims_dir
 
-    def _item_variables(self, token: str | None) -> dict[str, str]:
-        """What every command of an item carries: its token and where to claim XML."""
-        from .reports import CLAIMS_VARIABLE, TOKEN_VARIABLE
+    def _item_variables(self) -> dict[str, str]:
+        """What every command of an item carries besides its token: where to claim XML."""
+        from .reports import CLAIMS_VARIABLE
 
         try:
-            claims = str(self._claims())
+            return {CLAIMS_VARIABLE: str(self._claims())}
         except UnsafeFolderError:
             return {}
-        return {TOKEN_VARIABLE: token or secrets.token_hex(8), CLAIMS_VARIABLE: claims}
 
     def _window_start(self) -> tuple[bool, int]:
         """Start an item's window on test-reports: (ran alone so far, epoch)."""

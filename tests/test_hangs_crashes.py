@@ -196,3 +196,91 @@ def test_a_worker_that_dies_mid_item_fails_that_item_only(pytester: pytest.Pytes
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed") == 1 and outcomes.get("passed") == 1, result.stdout.str()
     result.stdout.fnmatch_lines(["*die*"])
+
+
+# A child whose grandchild leaves for a session of its own (as torchrun's agent starts its
+# workers) and ignores SIGINT and SIGTERM; the child then hangs, or exits at once.
+ESCAPE = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+    pids, then = sys.argv[1], "{then}"
+    grandchild = subprocess.Popen([sys.executable, "-c",
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(600)"],
+        start_new_session=True)
+    with open(pids, "w") as f:
+        f.write(f"{{os.getpid()}} {{grandchild.pid}}")
+    if then == "hang":
+        time.sleep(600)
+    """
+)
+
+
+def _pids(path: Path, seconds: float = 60) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().split()) == 2:
+            return [int(p) for p in path.read_text().split()]
+        time.sleep(0.05)
+    raise AssertionError(f"{path} was never written")
+
+
+def _gone(pids: list[int], seconds: float = 10) -> list[int]:
+    """The pids still alive after ``seconds`` (killed, so that no test leaves them)."""
+    deadline = time.monotonic() + seconds
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survivors = [p for p in pids if alive(p)]
+    for p in survivors:
+        os.kill(p, signal.SIGKILL)
+    return survivors
+
+
+# Runs after the escaping suite: says whether its grandchild still lived then.
+PROBE = textwrap.dedent(
+    """
+    import os, sys
+    folder = os.path.dirname(sys.argv[1])
+    grandchild = open(os.path.join(folder, "escape")).read().split()[1]
+    try:
+        state = open(f"/proc/{grandchild}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        state = "gone"
+    with open(sys.argv[1], "w") as f:
+        f.write("alive" if state not in ("Z", "gone") else "dead")
+    """
+)
+
+
+@pytest.mark.parametrize("then", ["hang", "exit"], ids=["at-the-deadline", "when-it-ends"])
+@pytest.mark.parametrize("workers", [[], ["-n", "1"]], ids=["serial", "xdist"])
+def test_a_process_that_left_the_group_is_stopped_before_the_next_suite(
+    pytester: pytest.Pytester, workers: list[str], then: str
+) -> None:
+    """At its suite's deadline, or when its suite's command ends: not at the run's end."""
+    root = pytester.mkdir("checkout")
+    suites = make_suites(
+        pytester.path / "suites", {"escape": ESCAPE.format(then=then), "probe": PROBE}
+    )
+    result = pytester.runpytest_subprocess(
+        *args(suites, root), "--timeout=2", *workers, timeout=120
+    )
+    result.assert_outcomes(**({"failed": 1, "passed": 1} if then == "hang" else {"passed": 2}))
+    survivors = _gone(_pids(suites / "escape"))
+    assert (suites / "probe").read_text() == "dead"
+    assert not survivors
+
+
+def test_a_process_that_left_the_group_is_stopped_by_a_cancel(pytester: pytest.Pytester) -> None:
+    root = pytester.mkdir("checkout")
+    suites = make_suites(pytester.path / "suites", {"escape": ESCAPE.format(then="hang")})
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args(suites, root)]
+    proc = subprocess.Popen(
+        [*argv, "-n", "2"], cwd=pytester.path, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    pids = _pids(suites / "escape")
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    assert not _gone(pids), output
+    assert "Traceback" not in output
