@@ -16,6 +16,7 @@ from ._keys import RUNTIME_KEY
 # Heavy modules load only in torchci mode: the plugin is loaded by every pytest run of an
 # environment that has it (run_test.py starts one per test file).
 if TYPE_CHECKING:
+    from .cancel import Cancel
     from .engine import Executor
     from .progress import Progress
     from .reaper import Sweep
@@ -246,7 +247,6 @@ def pytest_configure(config: pytest.Config) -> None:
     progress = _progress(config)
     if progress is not None:
         config.pluginmanager.register(_Reporter(progress), "torchci-reporter")
-    _install_cancel_handler(config)
     plans = [job_plan.plan]
     if balance_n is not None:
         runtime.balance = balance_n
@@ -302,7 +302,23 @@ def pytest_configure_node(node: object) -> None:
         workerinput["torchci_cookie"] = runtime.cookie
 
 
-_CANCEL_KEY = pytest.StashKey[object]()
+_CANCEL_KEY: pytest.StashKey[Cancel] = pytest.StashKey()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """In torchci mode, SIGTERM and SIGINT end the run in order from here on (see
+    :mod:`cancel`): before the plan is made, which may run commands."""
+    if config.getoption("torchci_config") is None:
+        return
+    from .cancel import Cancel
+
+    cancel = Cancel()
+    cancel.install()
+    config.stash[_CANCEL_KEY] = cancel
+    config.pluginmanager.register(cancel, "torchci-cancel")
+
+
 _RUN_FOLDER_KEY = pytest.StashKey["RunFolder"]()
 _SUBREAPER_KEY = pytest.StashKey[bool]()
 
@@ -329,24 +345,7 @@ def _close_run_folder(config: pytest.Config) -> None:
         del config.stash[_RUN_FOLDER_KEY]
 
 
-def _install_cancel_handler(config: pytest.Config) -> None:
-    """SIGTERM (a cancelled CI job) ends the run like Ctrl-C: each running suite's process
-    group is stopped, leases are released, and the JUnit file is still written."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def cancel(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"pytest-torchci: {signal.Signals(signum).name} received")
-
-    config.stash[_CANCEL_KEY] = signal.signal(signal.SIGTERM, cancel)
-
-
 def pytest_unconfigure(config: pytest.Config) -> None:
-    import signal
-
     runtime = _runtime(config)
     if runtime is not None:
         runtime.close()
@@ -355,9 +354,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
         set_subreaper(False)
     _close_run_folder(config)
-    previous = config.stash.get(_CANCEL_KEY, None)
-    if previous is not None:
-        signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
+    cancel = config.stash.get(_CANCEL_KEY, None)
+    if cancel is not None:
+        cancel.uninstall()
 
 
 @pytest.hookimpl(trylast=True)

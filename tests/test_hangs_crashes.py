@@ -284,3 +284,69 @@ def test_a_process_that_left_the_group_is_stopped_by_a_cancel(pytester: pytest.P
     output, _ = proc.communicate(timeout=60)
     assert not _gone(pids), output
     assert "Traceback" not in output
+
+
+def _stragglers(marker: str) -> list[int]:
+    """Live processes whose environment mentions ``marker`` (a run's lock folder)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                found = marker.encode() in f.read()
+        except OSError:
+            continue
+        if found and alive(int(name)):
+            out.append(int(name))
+    return out
+
+
+def test_signals_at_any_moment_end_the_run_in_order(pytester: pytest.Pytester) -> None:
+    """SIGTERM (once, twice, or to the whole process group) and SIGINT at moments spread
+    over a short -n 2 run: configuration, collection, setup, suites, the session's end."""
+    root = pytester.mkdir("checkout")
+    slow = "import time; time.sleep(0.4)"
+    suites = make_suites(pytester.path / "suites", {"a": slow, "b": slow, "c": slow})
+    junit = pytester.path / "out.xml"
+    locks = pytester.path / "locks"
+    argv = [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args(suites, root),
+        "-n", "2", f"--junitxml={junit}",
+    ]  # fmt: skip
+
+    def run(delay: float | None, how: str) -> tuple[int, str]:
+        junit.unlink(missing_ok=True)
+        proc = subprocess.Popen(
+            argv, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, start_new_session=True,
+        )  # fmt: skip
+        if delay is not None:
+            time.sleep(delay)
+            sig = signal.SIGINT if how == "sigint" else signal.SIGTERM
+            send = os.killpg if how == "group" else os.kill
+            send(proc.pid, sig)
+            if how == "twice":
+                time.sleep(0.1)
+                send(proc.pid, sig)
+        output, _ = proc.communicate(timeout=60)
+        return proc.returncode, output
+
+    start = time.monotonic()
+    code, output = run(None, "")
+    whole = time.monotonic() - start
+    assert code == 0, output
+    hows = ["twice", "group", "sigint"]
+    for step in range(9):
+        delay = 0.35 + step * whole / 8
+        how = hows[step % len(hows)]
+        code, output = run(delay, how)
+        where = f"{how} at {delay:.2f} s of {whole:.2f} s: exit {code}\n{output}"
+        assert "Traceback" not in output, where
+        if not output:  # stopped while starting: interrupted, or not a run yet
+            assert code in (pytest.ExitCode.INTERRUPTED, -signal.SIGTERM, -signal.SIGINT), where
+            continue
+        assert code in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.OK), where
+        if junit.exists():
+            ET.parse(junit)  # well-formed, with what finished
+        assert not _stragglers(str(locks)), where
