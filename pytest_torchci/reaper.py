@@ -287,20 +287,14 @@ def set_subreaper(on: bool = True) -> bool:
 
 
 def children() -> list[int]:
-    """This process's children (re-parented orphans among them)."""
-    out: list[int] = []
+    """This process's children, re-parented orphans among them (they come back to the
+    main thread: the kernel gives an orphan to the first live thread of its reaper)."""
+    me = os.getpid()
     try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return out
-    for tid in tasks:
-        try:
-            with open(f"/proc/self/task/{tid}/children") as f:
-                out.extend(int(p) for p in f.read().split())
-        except OSError:  # no CONFIG_PROC_CHILDREN: ask each process for its parent
-            me = os.getpid()
-            return [p for p in _live_pids() if _parent(p) == me]
-    return out
+        with open(f"/proc/{me}/task/{me}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:  # no CONFIG_PROC_CHILDREN: ask each process for its parent
+        return [p for p in _live_pids() if _parent(p) == me]
 
 
 def _parent(pid: int) -> int | None:

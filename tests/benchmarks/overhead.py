@@ -98,12 +98,12 @@ def main() -> int:
 
         compileall.compile_dir(str(Path(pytest_torchci.__file__).parent), quiet=1)
         timed(plugin_argv, work)  # warm the caches once
-        plugin_s = min(timed(plugin_argv, work) for _ in range(3))
-        bare_s = min(timed(bare_argv, work) for _ in range(3))
-        collect_s = min(timed([*plugin_argv, "--collect-only"], work) for _ in range(3))
-        empty_s = min(timed([sys.executable, "-c", "pass"], work) for _ in range(3))
+        plugin_s = min(timed(plugin_argv, work) for _ in range(5))
+        bare_s = min(timed(bare_argv, work) for _ in range(5))
+        collect_s = min(timed([*plugin_argv, "--collect-only"], work) for _ in range(5))
+        empty_s = min(timed([sys.executable, "-c", "pass"], work) for _ in range(5))
         timed(plain_argv, work / "plain")
-        pytest_s = min(timed(plain_argv, work / "plain") for _ in range(3))
+        pytest_s = min(timed(plain_argv, work / "plain") for _ in range(5))
         pytest_collect_s = min(
             timed([*plain_argv, "--collect-only"], work / "plain") for _ in range(3)
         )
