@@ -1,13 +1,20 @@
 """Stopping what this run started, and nothing else.
 
 Every command the run starts carries the run's cookie in its environment
-(:data:`COOKIE_VARIABLE`, a random value made once per run and shared by xdist's workers).
-A process group that the run has no handle on (one named in a journal after a cancel, what
-a command left running after its leader was reaped) is only a claim: each of its processes
-is signalled only when it runs as the current user and carries the cookie, read from
-``/proc/PID/environ``. A process is held by a pidfd while it is checked and signalled, so
-its pid cannot be reused in between. Process groups 0 and 1 and the run's own group are
-never signalled. What cannot be proven the run's own is left alone and reported.
+(:data:`COOKIE_VARIABLE`, a random value made once per run and shared by xdist's workers)
+and its item's token (:data:`TOKEN_VARIABLE`); whatever the command starts inherits both.
+
+- A process group named in a journal after a cancel, or what a command left running
+  after its leader was reaped, is only a claim: each of its processes is signalled only
+  when it runs as the current user and carries the cookie, read from
+  ``/proc/PID/environ``. A process is held by a pidfd while it is checked and signalled,
+  so its pid cannot be reused in between. Process groups 0 and 1 and the run's own group
+  are never signalled. What cannot be proven the run's own is left alone and reported.
+- A process that left its group (a session of its own, as torchrun's agent makes for its
+  workers) is found by its token (:func:`stop_tree`, a scan of ``/proc``). The process
+  that runs suites is a child subreaper (:func:`set_subreaper`): such a process comes
+  back to it as a child when its parent dies, so a cheap look at its own children
+  (:func:`stray_children`) says whether a command left anything behind.
 
 (Where the run still holds the group leader unreaped, as :func:`runner.stop_group` does,
 the group is provably its own without these checks: the leader's pid is the group's id
