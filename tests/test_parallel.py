@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -231,3 +232,50 @@ def test_xml_nobody_claims_counts_only_for_a_suite_that_ran_alone(tmp_path: Path
     assert (side["p1"]["child_tests"], side["p2"]["child_tests"]) == ("0", "0"), out
     assert side["p1"]["child_unattributed"] == side["p2"]["child_unattributed"] == "2"
     assert "2 XML files were written while this suite ran by a writer" in out
+
+
+# --- the window on test-reports, on its own ---------------------------------------------
+
+
+def test_the_watcher_sees_what_is_written_wherever_the_folder_comes_from(tmp_path: Path) -> None:
+    from pytest_torchci.reports import ReportWatcher
+
+    root = tmp_path / "checkout"
+    root.mkdir()
+    watcher = ReportWatcher(root)  # no test/ yet
+    try:
+        watcher.mark()
+        deep = root / "test" / "test-reports" / "python-pytest" / "test_a"
+        deep.mkdir(parents=True)
+        (deep / "test_a-1.xml").write_text("<testsuites/>")
+        (deep / "notes.txt").write_text("not a report")
+        assert watcher.written() == [deep / "test_a-1.xml"]
+        # Old files are not news; a file replaced by a rename is.
+        watcher.mark()
+        (deep / "test_a-2.xml.tmp").write_text("<testsuites/>")
+        (deep / "test_a-2.xml.tmp").rename(deep / "test_a-2.xml")
+        assert watcher.written() == [deep / "test_a-2.xml"]
+        # The whole tree removed (a suite cleans up) and made again.
+        watcher.mark()
+        shutil.rmtree(root / "test" / "test-reports")
+        assert watcher.written() == []
+        again = root / "test" / "test-reports" / "cpp"
+        again.mkdir(parents=True)
+        (again / "c.xml").write_text("<testsuites/>")
+        assert watcher.written() == [again / "c.xml"]
+    finally:
+        watcher.close()
+
+
+def test_the_validator_leaves_synthetic_failures_out(tmp_path: Path) -> None:
+    from pytest_torchci.junit import synthetic_path, write_synthetic_failure
+    from pytest_torchci.validate.real import junit_cases
+
+    path = synthetic_path(tmp_path, "crashy")
+    write_synthetic_failure(path, "crashy", "crashy[1]", 1.0, "was killed by SIGSEGV")
+    real = tmp_path / "test" / "test-reports" / "python-pytest" / "t" / "t-1.xml"
+    real.parent.mkdir(parents=True)
+    real.write_text(
+        '<testsuites><testsuite><testcase classname="T" name="t"/></testsuite></testsuites>'
+    )
+    assert junit_cases(tmp_path, 0.0) == frozenset({("T", "t", "passed")})
