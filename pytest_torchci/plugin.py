@@ -238,6 +238,7 @@ def pytest_configure(config: pytest.Config) -> None:
     runtime = Runtime(settings, data, job, job_plan, config=config, cookie=cookie)
     config.stash[RUNTIME_KEY] = runtime
     runtime.run_id = _run_id(config)
+    _workers_meet_the_controller(config, runtime)
     if not _xdist_on(config) or hasattr(config, "workerinput"):  # this process runs suites
         from .reaper import set_subreaper
 
@@ -282,6 +283,35 @@ def _run_id(config: pytest.Config) -> str:
     return hashlib.sha256(given.encode()).hexdigest()[:32]
 
 
+def _workers_meet_the_controller(config: pytest.Config, runtime: Runtime) -> None:
+    """Under xdist each worker says who it is in the run's folder; the controller's
+    cancel handler signals those of them that are its own children."""
+    import os
+
+    if hasattr(config, "workerinput"):
+        from .statedir import UnsafeFileError, UnsafeFolderError, open_private, private_folder
+
+        with contextlib.suppress(OSError, UnsafeFolderError, UnsafeFileError):
+            folder = private_folder(runtime.run_dir() / "workers")
+            os.close(open_private(folder / str(os.getpid()), os.O_WRONLY | os.O_CREAT))
+        return
+    cancel = config.stash.get(_CANCEL_KEY, None)
+    if cancel is None or not _xdist_on(config):
+        return
+    folder = runtime.run_dir() / "workers"
+
+    def workers() -> list[int]:
+        from .reaper import children
+
+        try:
+            named = {int(n) for n in os.listdir(folder) if n.isdigit()}
+        except OSError:
+            return []
+        return [p for p in children() if p in named]
+
+    cancel.workers = workers
+
+
 def _cookie(config: pytest.Config) -> str:
     """The run's cookie: made by the controller, handed to each xdist worker."""
     from .reaper import new_cookie
@@ -313,7 +343,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         return
     from .cancel import Cancel
 
-    cancel = Cancel()
+    cancel = Cancel(config)
     cancel.install()
     config.stash[_CANCEL_KEY] = cancel
     config.pluginmanager.register(cancel, "torchci-cancel")
