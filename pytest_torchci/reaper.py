@@ -39,6 +39,7 @@ __all__ = [
     "Sweep",
     "carriers",
     "children",
+    "new_children",
     "new_cookie",
     "open_pidfd",
     "reap",
@@ -46,7 +47,6 @@ __all__ = [
     "signal_tree",
     "stop_groups",
     "stop_tree",
-    "stray_children",
 ]
 
 COOKIE_VARIABLE = "TORCHCI_RUN_COOKIE"
@@ -314,22 +314,18 @@ def _parent(pid: int) -> int | None:
     return int(text[text.rfind(b")") + 2 :].split()[1])
 
 
-def stray_children(cookie: str, token: str, sessions: Iterable[int]) -> tuple[list[int], list[int]]:
-    """(live, dead) children of this process that a suite left behind: live ones carry
-    ``cookie`` and ``token``; dead ones (zombies, to reap) were in one of ``sessions``."""
+def new_children(before: Iterable[int]) -> tuple[list[int], list[int]]:
+    """(live, dead) children of this process that were not among ``before``: in the
+    process that runs suites, what a command left behind and came back to it."""
+    known = set(before)
     live: list[int] = []
     dead: list[int] = []
-    wanted = set(sessions)
     for pid in children():
-        found = _session(pid)
-        if found is None:
+        if pid in known:
             continue
-        state, sid, pgid = found
-        if state == "Z":
-            if sid in wanted or pgid in wanted:
-                dead.append(pid)
-        elif why_not_ours(pid, cookie, token) is None:
-            live.append(pid)
+        found = _session(pid)
+        if found is not None:
+            (dead if found[0] in ("Z", "X") else live).append(pid)
     return live, dead
 
 

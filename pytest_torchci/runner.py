@@ -27,13 +27,16 @@ from .reaper import (
     CANCEL_GRACE,
     COOKIE_VARIABLE,
     TOKEN_VARIABLE,
+    Sweep,
+    children,
+    new_children,
     new_cookie,
     open_pidfd,
     reap,
     signal_tree,
     stop_groups,
     stop_tree,
-    stray_children,
+    why_not_ours,
 )
 
 __all__ = [
@@ -219,38 +222,37 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float | None, options: RunOpti
     return timed_out
 
 
-def _leftovers(pgid: int, options: RunOptions, wait: float = 1.0) -> list[str]:
+def _leftovers(pgid: int, options: RunOptions, before: set[int], wait: float = 1.0) -> list[str]:
     """The command has ended; what it started (in its group, or in a session of its own,
     re-parented to this process) gets ``wait`` seconds to end, then is stopped if it
-    proves itself this run's (its leader is reaped: see :mod:`reaper`). Returns a line
-    per process left alone."""
+    proves itself this run's (its leader is reaped: see :mod:`reaper`). The children this
+    process gained meanwhile (``before``: those it had) are collected when they end.
+    Returns a line per process left alone."""
     deadline = time.monotonic() + wait
-    token = options.token
     while True:
-        strays, dead = stray_children(options.cookie, token, [pgid]) if token else ([], [])
+        orphans, dead = new_children(before)
         reap(dead)
         group = _group_alive(pgid)
-        if not group and not strays:
+        if not group and not orphans:
             return []
         if time.monotonic() >= deadline:
             break
         time.sleep(0.01)
-    lines = stop_groups([pgid], options.cookie, (0.0, 0.0)).lines() if group else []
-    if token is not None:
-        stop_tree(options.cookie, token, (0.0, 0.0))
-        _reap_strays(options.cookie, token, pgid)
-    return lines
-
-
-def _reap_strays(cookie: str, token: str, pgid: int, wait: float = 2.0) -> None:
-    """Collect the children that were just killed (they come back as zombies)."""
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        strays, dead = stray_children(cookie, token, [pgid])
+    sweep = stop_groups([pgid], options.cookie, (0.0, 0.0)) if group else Sweep()
+    if options.token is not None:
+        stop_tree(options.cookie, options.token, (0.0, 0.0))
+    end = time.monotonic() + 2.0
+    while orphans and time.monotonic() < end:  # the killed come back as zombies
+        orphans, dead = new_children(before)
         reap(dead)
-        if not strays:
-            return
-        time.sleep(0.01)
+        orphans = [p for p in orphans if why_not_ours(p, options.cookie, options.token) is None]
+        if orphans:
+            time.sleep(0.01)
+    for pid in new_children(before)[0]:
+        why = why_not_ours(pid, options.cookie, options.token)
+        if why is not None:
+            sweep.skipped[pid] = why
+    return sweep.lines()
 
 
 def run_command(command: Command, options: RunOptions, *, capture: bool = False) -> CommandResult:
@@ -301,6 +303,7 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
                 if ((capture and not command.merge_stderr) or stdout_file is not None)
                 else subprocess.STDOUT
             )
+        before = set(children())
         proc = subprocess.Popen(
             list(command.argv),
             cwd=cwd,
@@ -346,7 +349,7 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
         t.start()
     try:
         timed_out = _wait(proc, options.timeout, options)
-        left_alone = _leftovers(proc.pid, options)
+        left_alone = _leftovers(proc.pid, options, before)
     except BaseException:
         # Cancelled (Ctrl-C, SIGTERM, pytest-timeout): stop the suite's whole tree.
         if proc.returncode is None:

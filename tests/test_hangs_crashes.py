@@ -378,3 +378,25 @@ def test_a_cancel_under_xdist_stops_the_suites_now_and_starts_no_new_one(
     assert len(started) == 2 and max(started) < cancelled, output
     assert "replacing crashed worker" not in output and "Traceback" not in output
     ET.parse(junit)
+
+
+def test_what_a_suite_left_behind_is_collected_not_left_a_zombie(
+    pytester: pytest.Pytester,
+) -> None:
+    """The escaped grandchild, killed when its command ended, is reaped by the process
+    that runs suites (a child subreaper), not left as a zombie until the run ends."""
+    root = pytester.mkdir("checkout")
+    probe = textwrap.dedent(
+        """
+        import os, sys
+        grandchild = open(os.path.join(os.path.dirname(sys.argv[1]), "escape")).read().split()[1]
+        with open(sys.argv[1], "w") as f:
+            f.write("gone" if not os.path.exists(f"/proc/{grandchild}") else "still there")
+        """
+    )
+    suites = make_suites(
+        pytester.path / "suites", {"escape": ESCAPE.format(then="exit"), "probe": probe}
+    )
+    result = pytester.runpytest_subprocess(*args(suites, root), timeout=120)
+    result.assert_outcomes(passed=2)
+    assert (suites / "probe").read_text() == "gone"  # no /proc entry: not even a zombie

@@ -372,17 +372,22 @@ def test_what_a_dead_worker_left_running_is_stopped_by_the_sweep(
 
 
 STRIPPED = """
-# Leaves a process behind in its group, started with an empty environment: no cookie.
+# Leaves a process behind, started with an empty environment: no cookie.
 import subprocess, sys
-left = subprocess.Popen(["sleep", "60"], env={})
+left = subprocess.Popen(["sleep", "60"], env={{}}, start_new_session={session})
 with open(sys.argv[1], "w") as f:
     f.write(str(left.pid))
 """
 
 
-def test_a_leftover_without_the_cookie_is_named_not_killed(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("session", [False, True], ids=["in-its-group", "in-a-session-of-its-own"])
+def test_a_leftover_without_the_cookie_is_named_not_killed(
+    pytester: pytest.Pytester, session: bool
+) -> None:
     root = pytester.mkdir("checkout")
-    suites = make_hang_suites(pytester.path / "suites", {"stripped": STRIPPED})
+    suites = make_hang_suites(
+        pytester.path / "suites", {"stripped": STRIPPED.format(session=session)}
+    )
     result = pytester.runpytest_subprocess(
         "--torchci-config=x", f"--torchci-suites={suites}", f"--torchci-root={root}",
         f"--torchci-lock-dir={pytester.path / 'locks'}", "-rA", timeout=120,

@@ -82,7 +82,7 @@ def main() -> int:
         plugin_argv = [
             sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
             "--torchci-config=bench", f"--torchci-suites={work / 'suites'}",
-            f"--torchci-root={work / 'checkout'}",
+            f"--torchci-root={work / 'checkout'}", f"--torchci-lock-dir={work / 'locks'}",
         ]  # fmt: skip
         bare_argv = [sys.executable, str(work / "bare.py"), str(n)]
         (work / "plain").mkdir()
