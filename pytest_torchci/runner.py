@@ -142,6 +142,9 @@ class RunOptions:
     on_end: Callable[[int], None] | None = None
     cookie: str = field(default_factory=new_cookie)
     token: str | None = None  # the item's: its commands' every descendant carries it
+    # This process's children between commands (None: read before each command): what a
+    # command adds to them, it left behind.
+    children: set[int] | None = None
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
 
 
@@ -226,8 +229,8 @@ def _leftovers(pgid: int, options: RunOptions, before: set[int], wait: float = 1
     """The command has ended; what it started (in its group, or in a session of its own,
     re-parented to this process) gets ``wait`` seconds to end, then is stopped if it
     proves itself this run's (its leader is reaped: see :mod:`reaper`). The children this
-    process gained meanwhile (``before``: those it had) are collected when they end.
-    Returns a line per process left alone."""
+    process gained meanwhile (``before``: those it had; updated) are collected when they
+    end. Returns a line per process left alone."""
     deadline = time.monotonic() + wait
     while True:
         orphans, dead = new_children(before)
@@ -252,6 +255,8 @@ def _leftovers(pgid: int, options: RunOptions, before: set[int], wait: float = 1
         why = why_not_ours(pid, options.cookie, options.token)
         if why is not None:
             sweep.skipped[pid] = why
+    before.clear()  # what is left is known from now on: not the next command's doing
+    before.update(children())
     return sweep.lines()
 
 
@@ -303,7 +308,7 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
                 if ((capture and not command.merge_stderr) or stdout_file is not None)
                 else subprocess.STDOUT
             )
-        before = set(children())
+        before = set(children()) if options.children is None else options.children
         proc = subprocess.Popen(
             list(command.argv),
             cwd=cwd,

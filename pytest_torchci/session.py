@@ -136,6 +136,7 @@ class Runtime:
     _by_role: dict[str, list[Unit]] = field(default_factory=dict)
     _claims_dir: Path | None = None
     _base_env: dict[str, str] | None = None
+    _children: set[int] | None = None  # this process's children between commands
 
     # --- markers --------------------------------------------------------------------
 
@@ -254,6 +255,7 @@ class Runtime:
                 on_end=self._unregister_group,
                 cookie=self.cookie,
                 token=token or secrets.token_hex(8),
+                children=self._known_children(),
             )
 
             def executor(command: Command, *, capture: bool) -> CommandResult:
@@ -299,6 +301,13 @@ class Runtime:
         return records
 
     # --- process groups of this run, for a cancelled run to stop ---------------------
+
+    def _known_children(self) -> set[int]:
+        if self._children is None:
+            from .reaper import children
+
+            self._children = set(children())
+        return self._children
 
     def _environ(self) -> dict[str, str]:
         """The environment the suites start from: this process's, read once (a copy per
