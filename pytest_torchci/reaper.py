@@ -296,22 +296,16 @@ def set_subreaper(on: bool = True) -> bool:
 
 def children() -> list[int]:
     """This process's children, re-parented orphans among them (they come back to the
-    main thread: the kernel gives an orphan to the first live thread of its reaper)."""
+    main thread: the kernel gives an orphan to the first live thread of its reaper).
+    Empty where the kernel has no ``/proc/PID/task/TID/children`` (CONFIG_PROC_CHILDREN):
+    there, what left its group is stopped by its token at a deadline or a cancel, and by
+    the run's cookie at the run's end, not when its command ends."""
     me = os.getpid()
     try:
         with open(f"/proc/{me}/task/{me}/children") as f:
             return [int(p) for p in f.read().split()]
-    except OSError:  # no CONFIG_PROC_CHILDREN: ask each process for its parent
-        return [p for p in _live_pids() if _parent(p) == me]
-
-
-def _parent(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            text = f.read()
     except OSError:
-        return None
-    return int(text[text.rfind(b")") + 2 :].split()[1])
+        return []
 
 
 def new_children(before: Iterable[int]) -> tuple[list[int], list[int]]:
