@@ -248,6 +248,10 @@ def stop_groups(
             lambda: any(p not in sweep.skipped for p in members(groups)),
             grace, sweep,
         )  # fmt: skip
+        # A process caught while it exited (its environment already gone) was not left
+        # alone: only what still lives is reported.
+        live = members(groups)
+        sweep.skipped = {p: why for p, why in sweep.skipped.items() if p in live}
     return sweep
 
 
@@ -317,21 +321,10 @@ def new_children(before: Iterable[int]) -> tuple[list[int], list[int]]:
     for pid in children():
         if pid in known:
             continue
-        found = _session(pid)
+        found = _stat(pid)
         if found is not None:
             (dead if found[0] in ("Z", "X") else live).append(pid)
     return live, dead
-
-
-def _session(pid: int) -> tuple[str, int, int] | None:
-    """(state, session, process group) of ``pid``."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            text = f.read()
-    except OSError:
-        return None
-    fields = text[text.rfind(b")") + 2 :].split()
-    return fields[0].decode(), int(fields[3]), int(fields[2])
 
 
 def reap(pids: Iterable[int]) -> None:

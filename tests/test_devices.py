@@ -127,6 +127,23 @@ def common_args(
     ]
 
 
+def fake_args(run: Path, suites: Path, locks: Path, devices: str = "cuda:2") -> list[str]:
+    """The options of a run of `write_fake_suites`' config on a CUDA build."""
+    return [
+        "--torchci-config=fake",
+        "--torchci-build-env=linux-cuda12-py3",
+        f"--torchci-suites={suites}",
+        f"--torchci-root={run / 'checkout'}",
+        f"--torchci-lock-dir={locks}",
+        f"--torchci-devices={devices}",
+    ]
+
+
+def completed(proc: object) -> subprocess.CompletedProcess[str]:
+    assert isinstance(proc, subprocess.CompletedProcess)
+    return proc
+
+
 def devices_property(junit: Path) -> dict[str, str]:
     out = {}
     for case in ET.parse(junit).iter("testcase"):

@@ -15,28 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from .test_devices import make_run_dir, run_pytest, write_fake_suites
-
-
-@pytest.fixture(autouse=True)
-def _fake_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("TORCHCI_FAKE_DIR", str(tmp_path))  # for the fake suites' natives
-
-
-def fake_args(run: Path, suites: Path, locks: Path, devices: str = "cuda:2") -> list[str]:
-    return [
-        "--torchci-config=fake",
-        "--torchci-build-env=linux-cuda12-py3",
-        f"--torchci-suites={suites}",
-        f"--torchci-root={run / 'checkout'}",
-        f"--torchci-lock-dir={locks}",
-        f"--torchci-devices={devices}",
-    ]
-
-
-def completed(proc: object) -> subprocess.CompletedProcess[str]:
-    assert isinstance(proc, subprocess.CompletedProcess)
-    return proc
+from .test_devices import (
+    _natives_for_fakes,  # noqa: F401 (the fake suites' natives need it)
+    completed,
+    fake_args,
+    make_run_dir,
+    run_pytest,
+    write_fake_suites,
+)
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "n2"])

@@ -28,17 +28,19 @@ from pytest_torchci.statedir import (
 )
 
 from .conftest import SuitesFactory
-from .test_devices import make_run_dir, run_pytest, write_fake_suites
+from .test_devices import (
+    _natives_for_fakes,  # noqa: F401 (the fake suites' natives need it)
+    completed,
+    fake_args,
+    make_run_dir,
+    run_pytest,
+    write_fake_suites,
+)
 from .test_hangs_crashes import HANG, alive
 from .test_hangs_crashes import make_suites as make_hang_suites
 
 NOBODY = 65534
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="a second account needs root")
-
-
-@pytest.fixture(autouse=True)
-def _fake_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("TORCHCI_FAKE_DIR", str(tmp_path))  # for the fake suites' natives
 
 
 def mode(path: Path) -> int:
@@ -55,22 +57,6 @@ def sleeper(env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
             if b"time.sleep" in f.read():
                 break
         time.sleep(0.01)
-    return proc
-
-
-def fake_args(run: Path, suites: Path, locks: Path, devices: str = "cuda:2") -> list[str]:
-    return [
-        "--torchci-config=fake",
-        "--torchci-build-env=linux-cuda12-py3",
-        f"--torchci-suites={suites}",
-        f"--torchci-root={run / 'checkout'}",
-        f"--torchci-lock-dir={locks}",
-        f"--torchci-devices={devices}",
-    ]
-
-
-def completed(proc: object) -> subprocess.CompletedProcess[str]:
-    assert isinstance(proc, subprocess.CompletedProcess)
     return proc
 
 
