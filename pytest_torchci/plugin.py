@@ -238,7 +238,7 @@ def pytest_configure(config: pytest.Config) -> None:
     runtime = Runtime(settings, data, job, job_plan, config=config, cookie=cookie)
     config.stash[RUNTIME_KEY] = runtime
     runtime.run_id = _run_id(config)
-    _workers_meet_the_controller(config, runtime)
+    _introduce_workers(config, runtime)
     if not _xdist_on(config) or hasattr(config, "workerinput"):  # this process runs suites
         from .reaper import set_subreaper
 
@@ -283,7 +283,7 @@ def _run_id(config: pytest.Config) -> str:
     return hashlib.sha256(given.encode()).hexdigest()[:32]
 
 
-def _workers_meet_the_controller(config: pytest.Config, runtime: Runtime) -> None:
+def _introduce_workers(config: pytest.Config, runtime: Runtime) -> None:
     """Under xdist each worker says who it is in the run's folder; the controller's
     cancel handler signals those of them that are its own children."""
     import os
