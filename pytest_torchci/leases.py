@@ -122,33 +122,17 @@ class LeaseManager:
 
     def _grab(self, count: int, exclusive: bool) -> list[tuple[str, list[FileLock]]] | None:
         taken: list[tuple[str, list[FileLock]]] = []
-        try:
-            return self._grab_into(taken, count, exclusive)
-        except BaseException:
-            for _, locks in taken:
-                for lock in locks:
-                    lock.release()
-            raise
-
-    def _grab_into(
-        self, taken: list[tuple[str, list[FileLock]]], count: int, exclusive: bool
-    ) -> list[tuple[str, list[FileLock]]] | None:
         for device in self.host.devices:
             if len(taken) == count:
                 break
             locks: list[FileLock] = []
             wanted = range(self.slots) if exclusive else None
             if wanted is not None:
-                try:
-                    for slot in wanted:
-                        lock = self._try(device.id, slot)
-                        if lock is None:
-                            break
-                        locks.append(lock)
-                except LeaseError:
-                    for lock in locks:
-                        lock.release()
-                    raise
+                for slot in wanted:
+                    lock = self._try(device.id, slot)
+                    if lock is None:
+                        break
+                    locks.append(lock)
                 if len(locks) != self.slots:
                     for lock in locks:
                         lock.release()

@@ -520,8 +520,8 @@ class Runtime:
                 self._watching = False
         if self._watcher is not None:
             self._watcher.mark()
-        if self.config is None or not hasattr(self.config, "workerinput"):
-            return (True, 0)  # one item at a time
+        if not self._side_by_side():
+            return (True, 0)
         return Activity(self.run_dir()).start()
 
     def _window_end(self, started: tuple[bool, int]) -> tuple[list[Path] | None, bool]:
@@ -529,9 +529,13 @@ class Runtime:
         from .reports import Activity
 
         written = self._watcher.written() if self._watcher is not None else None
-        if self.config is None or not hasattr(self.config, "workerinput"):
+        if not self._side_by_side():
             return written, True
         return written, Activity(self.run_dir()).end(started)
+
+    def _side_by_side(self) -> bool:
+        """Whether other items of the run may run at the same time (an xdist worker)."""
+        return self.config is not None and hasattr(self.config, "workerinput")
 
     def close(self) -> None:
         if self._watcher is not None:
