@@ -159,6 +159,18 @@ def xml_suites(folder: Path, script: str, calls: list[tuple[str, int, int, float
     return folder
 
 
+def run_x(
+    tmp_path: Path, suites: Path, root: Path, junit: Path, workers: list[str]
+) -> subprocess.CompletedProcess[str]:
+    """The `x` config of ``suites`` on ``root``, with JUnit XML to ``junit``."""
+    argv = [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--torchci-config=x",
+        f"--torchci-suites={suites}", f"--torchci-root={root}",
+        f"--torchci-lock-dir={tmp_path / 'locks'}", f"--junitxml={junit}", *workers,
+    ]  # fmt: skip
+    return subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+
+
 def child_properties(junit: Path) -> dict[str, dict[str, str]]:
     out = {}
     for case in ET.parse(junit).iter("testcase"):
@@ -178,12 +190,7 @@ def test_each_suite_counts_its_own_xml_whatever_runs_beside_it(
     root.mkdir()
     suites = xml_suites(tmp_path / "suites", CHILD_PYTEST, SIDE_BY_SIDE)
     junit = tmp_path / "out.xml"
-    argv = [
-        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--torchci-config=x",
-        f"--torchci-suites={suites}", f"--torchci-root={root}",
-        f"--torchci-lock-dir={tmp_path / 'locks'}", f"--junitxml={junit}", *workers,
-    ]  # fmt: skip
-    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    proc = run_x(tmp_path, suites, root, junit, workers)
     props = child_properties(junit)
     for name, cases, failing, _ in SIDE_BY_SIDE:
         got = props[name]
@@ -204,12 +211,7 @@ def test_xml_nobody_claims_counts_only_for_a_suite_that_ran_alone(tmp_path: Path
     results = {}
     for mode, workers in (("serial", []), ("n2", ["-n", "2"])):
         junit = tmp_path / f"{mode}.xml"
-        argv = [
-            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--torchci-config=x",
-            f"--torchci-suites={suites}", f"--torchci-root={root}",
-            f"--torchci-lock-dir={tmp_path / 'locks'}", f"--junitxml={junit}", *workers,
-        ]  # fmt: skip
-        proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+        proc = run_x(tmp_path, suites, root, junit, workers)
         results[mode] = (child_properties(junit), proc.stdout)
     serial, _ = results["serial"]
     assert (serial["p1"]["child_tests"], serial["p2"]["child_tests"]) == ("5", "7")
