@@ -30,7 +30,8 @@ def _from_junit(path: Path) -> dict[str, float]:
         if case.get("classname") != NODE_PREFIX:
             continue
         props = {p.get("name"): p.get("value") for p in case.iter("property")}
-        raw = props.get("duration") or case.get("time") or "0"
+        # suite_seconds: the suite's commands alone (older files: duration)
+        raw = props.get("suite_seconds") or props.get("duration") or case.get("time") or "0"
         try:
             out[case.get("name", "")] = float(raw)
         except ValueError:

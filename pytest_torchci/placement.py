@@ -9,6 +9,7 @@ lease is taken from the item's markers when it runs.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,8 +24,12 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .items import SuiteItem
+    from .timeline import Timeline
 
-__all__ = ["Placement", "job_kind", "unit_need"]
+__all__ = ["MISSING_DEVICES", "Placement", "job_kind", "unit_need"]
+
+# The user property of an item the host cannot run: why (the controller counts them).
+MISSING_DEVICES = "torchci_missing_devices"
 
 KINDS_BY_PRIORITY = ("rocm", "xpu", "cuda")
 
@@ -59,6 +64,7 @@ class Placement:
     _host: Host | None = None
     _leases: LeaseManager | None = None
     _ranks: dict[str, int] | None = field(default=None, repr=False)
+    timeline: Timeline | None = None  # where lease waits are recorded
 
     @property
     def host(self) -> Host:
@@ -106,8 +112,11 @@ class Placement:
         if reason is None:
             return
         reason += f"; the host has {host.describe()} ({host.source})"
-        if self.settings.require_devices:
-            pytest.fail(f"{item.name} {reason} (--torchci-require-devices)", pytrace=False)
+        # The controller counts these for its summary line (see plugin._Reporter).
+        item.user_properties.append((MISSING_DEVICES, reason))
+        why = self.settings.require_devices
+        if why is not None:
+            pytest.fail(f"{item.name} {reason} ({why})", pytrace=False)
         pytest.skip(f"{item.name} {reason}")
 
     def rank(self, item: SuiteItem) -> int:
@@ -141,6 +150,7 @@ class Placement:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         manager = self.lease_manager()
         problem: str | None = None
+        asked = time.time()
         try:
             lease = manager.acquire(
                 need, f"{item.nodeid} [{worker}]", on_wait=notes.append, rank=self.rank(item)
@@ -149,6 +159,12 @@ class Placement:
             problem = f"{item.name}: {exc}"
         if problem is not None:
             pytest.fail(problem, pytrace=False)
+        if notes and self.timeline is not None:
+            from .timeline import Span
+
+            self.timeline.add(
+                Span(item.name, "lease-wait", worker, asked, time.time(), "waited", detail=notes[0])
+            )
         try:
             where = f"{self.host.kind}:{','.join(lease.ids)}"
             item.user_properties.append(("devices", where))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from ._keys import RUNTIME_KEY
 if TYPE_CHECKING:
     from .cancel import Cancel
     from .engine import Executor
+    from .model import Job
     from .progress import Progress
     from .reaper import Sweep
     from .session import Runtime
@@ -108,7 +110,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--torchci-require-devices",
         action="store_true",
         default=False,
-        help="fail (instead of skip) a suite whose devices or hardware the host lacks",
+        help="fail (instead of skip) a suite whose devices or hardware the host lacks "
+        "(the default where the CI environment variable is true)",
+    )
+    group.addoption(
+        "--torchci-allow-missing-devices",
+        action="store_true",
+        default=False,
+        help="skip a suite whose devices or hardware the host lacks, also under CI (for CI "
+        "hosts that mean to skip them)",
+    )
+    parser.addini(
+        "torchci_allow_missing_devices",
+        "skip suites whose devices the host lacks, also under CI (see "
+        "--torchci-allow-missing-devices)",
+        type="bool",
+        default=False,
+    )
+    group.addoption(
+        "--torchci-timeline",
+        metavar="FILE",
+        help="write a Chrome trace event file (open it in Perfetto or chrome://tracing): a "
+        "track per device and per worker, a slice per suite, lease wait, setup and "
+        "teardown; under GitHub Actions a gantt chart of it goes to the job summary",
+    )
+    group.addoption(
+        "--torchci-progress",
+        action="store_true",
+        default=False,
+        help="a line per finished suite at any verbosity (shown by default from -v on)",
     )
     group.addoption(
         "--torchci-durations",
@@ -236,6 +266,19 @@ def pytest_configure(config: pytest.Config) -> None:
         job_plan = plan_job(data, job, settings.root, base_env=_environ(), query=query)
     settings = type(settings)(**{**settings.__dict__, "selectors": tuple(selectors)})
     runtime = Runtime(settings, data, job, job_plan, config=config, cookie=cookie)
+    timeline = config.getoption("torchci_timeline")
+    if timeline:
+        import os
+
+        from .timeline import Timeline
+
+        folder = (Path(config.invocation_params.dir) / timeline).parent
+        if not folder.is_dir():
+            raise pytest.UsageError(
+                f"--torchci-timeline {timeline}: the folder {folder} does not exist"
+            )
+
+        runtime.timeline = Timeline(os.environ.get("PYTEST_XDIST_WORKER", "main"))
     config.stash[RUNTIME_KEY] = runtime
     runtime.run_id = _run_id(config)
     _introduce_workers(config, runtime)
@@ -247,7 +290,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_RUN_FOLDER_KEY] = _open_run_folder(settings.lock_dir, runtime.run_id)
     progress = _progress(config)
     if progress is not None:
-        config.pluginmanager.register(_Reporter(progress), "torchci-reporter")
+        config.pluginmanager.register(
+            _Reporter(progress, _config_warnings(data, job, settings.root)), "torchci-reporter"
+        )
     plans = [job_plan.plan]
     if balance_n is not None:
         runtime.balance = balance_n
@@ -255,6 +300,7 @@ def pytest_configure(config: pytest.Config) -> None:
         plans = [dataclasses.replace(job_plan.plan, steps=tuple(u.step for u in units))]
     elif shard_plans is not None:
         plans = [jp.plan for jp in shard_plans]
+    _check_selectors(runtime)
     if settings.plan_file is not None and not hasattr(config, "workerinput"):
         text = (
             json.dumps(plans[0].as_json(), indent=1)
@@ -262,6 +308,28 @@ def pytest_configure(config: pytest.Config) -> None:
             else "\n".join(json.dumps(p.as_json()) for p in plans)
         )
         settings.plan_file.write_text(text + "\n")
+
+
+def _config_warnings(data: SuiteData, job: Job, root: Path) -> list[str]:
+    """A config no rule names runs test.sh's final else, as test.sh does; say so."""
+    from .configs import unknown_config_warning
+
+    warning = unknown_config_warning(data, job, root=root, base_env=_environ())
+    return [] if warning is None else [f"torchci: warning: {warning}"]
+
+
+def _check_selectors(runtime: Runtime) -> None:
+    """A node id that names no suite of this job is an error, as pytest's own
+    ``ERROR: not found`` (exit status 4), not an empty run."""
+    names = [f"{NODE_PREFIX}::{u.name}" for u in runtime.shard_units() if u.role == "test"]
+    for selector in runtime.settings.selectors:
+        if selector == NODE_PREFIX:
+            continue
+        if not any(n == selector or n.startswith(selector + "[") for n in names):
+            raise pytest.UsageError(
+                f"not found: {selector}\n(no suite of this job has that name; "
+                "`pytest --collect-only -q` with the same options lists them)"
+            )
 
 
 def _run_id(config: pytest.Config) -> str:
@@ -394,9 +462,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The run's last word: stop any suite process group still registered (a worker
     that died, a cancelled run); the job summary; the durations store."""
     runtime = _runtime(session.config)
-    if runtime is None or hasattr(session.config, "workerinput"):
+    if runtime is None:
+        return
+    if hasattr(session.config, "workerinput"):
+        if runtime.timeline is not None:  # handed to the controller (pytest_testnodedown)
+            from .timeline import WORKER_OUTPUT_KEY
+
+            session.config.workeroutput[WORKER_OUTPUT_KEY] = runtime.timeline.dump()  # type: ignore[attr-defined]
         return
     _report_sweep(session.config, runtime.sweep_groups())
+    _write_timeline(session.config, runtime)
     _close_run_folder(session.config)
     progress = _progress(session.config)
     if progress is None:
@@ -410,6 +485,53 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         progress.store(Path(store))
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """xdist: a worker ended; its timeline joins the controller's."""
+    config = getattr(node, "config", None)
+    runtime = None if config is None else _runtime(config)
+    output = getattr(node, "workeroutput", None) or {}
+    if runtime is not None and runtime.timeline is not None:
+        from .timeline import WORKER_OUTPUT_KEY
+
+        text = output.get(WORKER_OUTPUT_KEY)
+        if isinstance(text, str):
+            runtime.timeline.load(text)
+
+
+def _write_timeline(config: pytest.Config, runtime: Runtime) -> None:
+    """--torchci-timeline: the trace file; under GitHub Actions, the gantt chart."""
+    import os
+
+    from .timeline import mermaid_gantt, write_chrome_trace
+
+    path = config.getoption("torchci_timeline")
+    if not path or runtime.timeline is None:
+        return
+    s = runtime.settings
+    title = f"torchci {s.config} shard {s.shard}/{s.num_shards}"
+    target = Path(config.invocation_params.dir) / path
+    try:
+        write_chrome_trace(target, runtime.timeline.spans, title)
+    except OSError as exc:
+        _say(config, f"torchci: --torchci-timeline {path}: cannot write it ({exc.strerror})")
+        return
+    _say(config, f"torchci: timeline: {target} ({len(runtime.timeline.spans)} spans)")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if os.environ.get("GITHUB_ACTIONS") and summary:
+        with contextlib.suppress(OSError), open(summary, "a", encoding="utf-8") as f:
+            f.write(mermaid_gantt(runtime.timeline.spans, title))
+
+
+def _say(config: pytest.Config, line: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_line(line)
+    else:
+        print(line, flush=True)
+
+
 def _report_sweep(config: pytest.Config, sweep: Sweep) -> None:
     """What the sweep stopped, and what it left alone because it could not prove it the
     run's own."""
@@ -417,13 +539,8 @@ def _report_sweep(config: pytest.Config, sweep: Sweep) -> None:
     if sweep.stopped:
         lines.append(f"torchci: stopped {len(sweep.stopped)} processes the suites left running")
     lines += [f"torchci: {line}" for line in sweep.lines()]
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
     for line in lines:
-        if reporter is not None:
-            reporter.ensure_newline()
-            reporter.write_line(line)
-        else:
-            print(line, flush=True)
+        _say(config, line)
 
 
 def _query_executor(root: Path, cookie: str) -> Executor:
@@ -594,15 +711,24 @@ class _Reporter:
     """This run's reporting hooks, registered per config (so that a pytest run inside a
     pytest run, as pytester makes, keeps its own)."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress, warnings: list[str]) -> None:
         self.progress = progress
         self.lease_notes: list[str] = []
+        self.warnings = warnings  # said in the summary at any verbosity
+        self.missing: dict[str, tuple[str, str]] = {}  # suite -> (outcome, what it lacked)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """One progress line per finished suite; what an item waited for."""
+        """One progress line per finished suite; what an item waited for; suites the
+        host lacks the devices for."""
         for title, text in report.sections:
             if title.startswith("Captured torchci lease") and report.when == "call":
                 self.lease_notes.append(text)
+        if report.when == "setup":
+            from .placement import MISSING_DEVICES
+
+            for key, value in report.user_properties:
+                if key == MISSING_DEVICES:
+                    self.missing[report.nodeid] = (report.outcome, str(value))
         self.progress.report(report)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
@@ -610,6 +736,34 @@ class _Reporter:
             terminalreporter.section("torchci device leases")
             for note in self.lease_notes:
                 terminalreporter.line(note)
+        for line in [*self.warnings, *self._missing_lines()]:
+            terminalreporter.write_line(line, yellow=True, bold=True)
+
+    def _missing_lines(self) -> list[str]:
+        """No silent green: one line whenever suites did not run for want of devices."""
+        if not self.missing:
+            return []
+        total = self.progress.total
+        reasons = list(dict.fromkeys(reason for _, reason in self.missing.values()))
+        failed = sum(outcome == "failed" for outcome, _ in self.missing.values())
+        n = len(self.missing)
+        what = "no suite ran" if n >= total else f"{n} of {total} suites did not run"
+        how = f"{failed} failed, {n - failed} skipped" if failed else "skipped"
+        return [f"torchci: {what} ({how}): {reasons[0]}" + (" ..." if len(reasons) > 1 else "")]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A suite skipped (a dry run, devices the host lacks) is reported at the suite, not
+    at the line of the plugin that skipped it (``SKIPPED [3] torchci: dry run``)."""
+    report = yield
+    from .items import SuiteItem
+
+    if isinstance(item, SuiteItem) and report.skipped and isinstance(report.longrepr, tuple):
+        report.longrepr = (NODE_PREFIX, None, report.longrepr[2])  # type: ignore[assignment]
+    return report
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:

@@ -50,6 +50,11 @@ class Progress:
         self.records: dict[str, SuiteRecord] = {}
         self.done = 0
         self.github = bool(os.environ.get("GITHUB_ACTIONS"))
+        # Lines follow pytest's verbosity: from -v on (pytest writes a line per item
+        # then), or at any verbosity when asked for.
+        self.show = bool(config.getoption("torchci_progress", False)) or (
+            config.getoption("verbose", 0) >= 1
+        )
 
     def _record(self, report: pytest.TestReport) -> SuiteRecord:
         name = report.nodeid.split("::", 1)[-1]
@@ -68,19 +73,35 @@ class Progress:
             rec.message = next((ln for ln in text.splitlines() if ln.strip()), "")
         elif report.skipped and rec.outcome == "passed":
             rec.outcome = "skipped"
-        finished = report.when == "call" or (report.when == "setup" and not report.passed)
-        if not finished:
+        if report.when != "teardown":  # the item's last report: pytest's line is whole
             return
         self.done += 1
-        where = f" on {rec.devices}" if rec.devices else ""
-        line = f"[{self.done}/{self.total}] {rec.name} {rec.outcome} in {hms(rec.seconds)}{where}"
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.ensure_newline()
-            reporter.write_line(line)
+        if self.show:
+            where = f" on {rec.devices}" if rec.devices else ""
+            self._line(
+                f"[{self.done}/{self.total}] {rec.name} {rec.outcome} in {hms(rec.seconds)}{where}"
+            )
         if self.github and rec.outcome in ("failed", "error"):
             message = (rec.message or "failed").replace("%", "%25").replace("\n", "%0A")
-            print(f"::error title=torchci {rec.name} {rec.outcome}::{message}", flush=True)
+            self._line(f"::error title=torchci {rec.name} {rec.outcome}::{message}")
+
+    def _line(self, line: str) -> None:
+        """``line`` on a line of its own, never inside pytest's progress line."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            print(line, flush=True)
+            return
+        reporter.ensure_newline()
+        writer = getattr(reporter, "_tw", None)
+        if writer is None:
+            reporter.write_line(line)
+            return
+        if writer.width_of_current_line:
+            writer.line()
+        # Left open, as pytest leaves its own lines: whatever pytest writes next starts
+        # with a newline (its next item, its summary), so no blank line comes between.
+        writer.write(line)
+        reporter.currentfspath = -2
 
     def summary_markdown(self, title: str) -> str:
         lines = [

@@ -16,10 +16,10 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
@@ -48,6 +48,7 @@ from .suite_data import SuiteData, job_traits
 if TYPE_CHECKING:
     from .items import SuiteItem
     from .reports import ReportWatcher
+    from .timeline import Span, Timeline
 
 __all__ = ["RUNTIME_KEY", "CommandRecord", "Runtime", "SuiteError", "runtime_of"]
 
@@ -137,6 +138,13 @@ class Runtime:
     _claims_dir: Path | None = None
     _base_env: dict[str, str] | None = None
     _children: set[int] | None = None  # this process's children between commands
+    timeline: Timeline | None = None  # with --torchci-timeline: this process's spans
+
+    def _span(self, name: str, kind: str, **fields: Any) -> AbstractContextManager[Span | None]:
+        """A span of the timeline (nothing without one)."""
+        if self.timeline is None:
+            return contextlib.nullcontext()
+        return self.timeline.span(name, kind, **fields)
 
     # --- markers --------------------------------------------------------------------
 
@@ -198,6 +206,7 @@ class Runtime:
     def placement(self) -> Placement:
         if self._placement is None:
             self._placement = Placement(self.settings, job_kind(self.job_traits()), self.config)
+            self._placement.timeline = self.timeline
         return self._placement
 
     @property
@@ -241,7 +250,8 @@ class Runtime:
         records = [] if records is None else records
         deadline = None if not timeout else time.monotonic() + timeout
         cites = unit.suite.cites if unit.suite is not None else unit.entry.where
-        with self._log(unit) as (log, log_path):
+        span = self._span(unit.name, phase) if phase != "call" else contextlib.nullcontext()
+        with span, self._log(unit) as (log, log_path):
             base_env = self._environ()
             options = RunOptions(
                 root=self.settings.root,
@@ -458,7 +468,8 @@ class Runtime:
         if self.settings.dry_run:
             self.dry_run(unit)
             item.user_properties.append(("commands", _commands_json(unit.step.commands)))
-            return
+            # Nothing ran: a dashboard must not count it as a passed test.
+            pytest.skip("dry run")
         start = time.monotonic()
         wall_start = time.time() - 0.01
         records: list[CommandRecord] = []
@@ -473,9 +484,11 @@ class Runtime:
                 variable = self.host.visibility_variable()
                 if lease is not None and variable is not None:
                     overrides[variable] = ",".join(lease.ids)
-                self.execute(
-                    unit, records=records, overrides=overrides, timeout=timeout, token=token
-                )
+                held = [f"{self.host.kind}:{i}" for i in lease.ids] if lease is not None else []
+                with self._span(unit.name, "suite", devices=held):
+                    self.execute(
+                        unit, records=records, overrides=overrides, timeout=timeout, token=token
+                    )
         except SuiteError as exc:
             status = exc.failure.result.returncode if exc.failure.result else exc.failure.status
             error = exc
@@ -484,7 +497,7 @@ class Runtime:
             window = self._window_end(started)
             self._child_reports(item, token, window, wall_start, time.monotonic() - start, error)
             item.user_properties.append(("exit_status", str(status)))
-            item.user_properties.append(("duration", f"{time.monotonic() - start:.3f}"))
+            item.user_properties.append(("suite_seconds", f"{time.monotonic() - start:.3f}"))
             item.user_properties.append(("log", str(self._log_path(unit))))
             if records:
                 item.user_properties.append(

@@ -37,7 +37,7 @@ class Settings:
     declared_host: Host | None = None
     lock_dir: Path = Path(tempfile.gettempdir()) / "torchci-locks"
     shared_lock_dir: Path | None = None
-    require_devices: bool = False
+    require_devices: str | None = None  # why a missing device fails the suite (None: skip)
     slots_per_device: int = 1
     durations: tuple[Path, ...] = ()
 
@@ -234,9 +234,28 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         declared_host=declared_host(config, env),
         lock_dir=lock_dir,
         shared_lock_dir=shared_lock_dir,
-        require_devices=bool(opt("torchci_require_devices")),
+        require_devices=_require_devices(config, env),
         slots_per_device=slots or 1,
         durations=tuple(durations),
         suites_dir=suites_dir,
         log_dir=log_dir,
     )
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _require_devices(config: pytest.Config, env: Mapping[str, str]) -> str | None:
+    """Why a suite whose devices the host lacks fails instead of being skipped, or None:
+    asked for, or under CI (a CI job that skipped every suite would be a green job that
+    tested nothing), unless missing devices are allowed."""
+    if config.getoption("torchci_require_devices"):
+        return "--torchci-require-devices"
+    if config.getoption("torchci_allow_missing_devices") or config.getini(
+        "torchci_allow_missing_devices"
+    ):
+        return None
+    if _truthy(env.get("CI")):
+        return "CI is set; --torchci-allow-missing-devices skips instead"
+    return None

@@ -30,6 +30,15 @@ def _ignore_outputs(folder: str, names: list[str]) -> set[str]:
     return ignored
 
 
+@pytest.fixture(autouse=True)
+def _not_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runs these tests start behave as on a developer's machine, wherever the tests
+    run (under CI, a suite whose devices are missing fails instead of skipping); tests of
+    the CI behaviour set these themselves."""
+    for name in ("CI", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def sample_checkout(pytester: pytest.Pytester) -> Path:
     """A fresh copy of tests/sample_checkout as pytester's folder (its rootdir)."""

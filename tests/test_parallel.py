@@ -31,7 +31,7 @@ def test_progress_counts_the_selected_items_only(tmp_path: Path, workers: list[s
     calls = [("fake1", "alpha-0"), ("fake1", "beta-0"), ("fake1", "gamma-0")]
     suites = write_fake_suites(run / "suites", calls, out=tmp_path / "r.jsonl")
     args = fake_args(run, suites, tmp_path / "locks")
-    proc = completed(run_pytest(run, *args, "-k", "alpha or gamma", *workers))
+    proc = completed(run_pytest(run, *args, "-v", "-k", "alpha or gamma", *workers))
     assert proc.returncode == 0, proc.stdout
     lines = re.findall(r"\[(\d+)/(\d+)\] fake1", proc.stdout)
     assert sorted(lines) == [("1", "2"), ("2", "2")], proc.stdout

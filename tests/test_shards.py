@@ -121,7 +121,7 @@ def test_store_durations_then_read_them_back(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(
         "--torchci-config=fake", "--torchci-build-env=linux-py3", "--torchci-shard=2/2",
         f"--torchci-suites={suites}", f"--torchci-root={checkout}",
-        f"--torchci-store-durations={store}", "-p", "no:cacheprovider",
+        f"--torchci-store-durations={store}", "-p", "no:cacheprovider", "-v",
     )  # fmt: skip
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["[[]1/2[]] fake[[]s2-0.2[]] passed in 0m0*s", "[[]2/2[]] *"])
