@@ -1,10 +1,9 @@
-"""Planning speed: every job of a jobs file, planned in one process against an empty
-checkout (as the parity traces were made).
+"""Planning speed: every job of a jobs file (JSON lines, as `torchci plan --jobs`
+reads), planned in one process against an empty checkout.
 
-    python tests/benchmarks/plan_speed.py [JOBS.jsonl]
+    python tests/benchmarks/plan_speed.py JOBS.jsonl
 
-Default jobs: ../shared/parity/jobs.jsonl beside the repository. The last line reads
-`RESULT jobs=N seconds=.. per_job_ms=..`.
+The last line reads `RESULT jobs=N seconds=.. per_job_ms=..`.
 """
 
 from __future__ import annotations
@@ -20,8 +19,10 @@ from pytest_torchci.suite_data import load_suites
 
 
 def main() -> int:
-    default = Path(__file__).resolve().parents[2].parent / "shared" / "parity" / "jobs.jsonl"
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else default
+    if len(sys.argv) != 2:
+        print("usage: python tests/benchmarks/plan_speed.py JOBS.jsonl", file=sys.stderr)
+        return 2
+    path = Path(sys.argv[1])
     with open(path, encoding="utf-8") as stream:
         jobs = list(read_jobs(stream, str(path)))
     with tempfile.TemporaryDirectory() as root:
