@@ -1,4 +1,5 @@
-"""The README's table of suites is generated from the suite data; it must not be stale."""
+"""The docs' table of suites (docs/suites.md) is generated from the suite data; it must
+not be stale."""
 
 from __future__ import annotations
 
@@ -7,15 +8,23 @@ from pathlib import Path
 from pytest_torchci.doc import TABLE_BEGIN, TABLE_END, render_suite_table, replace_suite_table
 from pytest_torchci.suite_data import load_suites
 
-README = Path(__file__).parent.parent / "README.md"
+SUITES_PAGE = Path(__file__).parent.parent / "docs" / "suites.md"
 
 
-def test_readme_table_is_current() -> None:
-    text = README.read_text(encoding="utf-8")
+def test_suites_table_is_current() -> None:
+    text = SUITES_PAGE.read_text(encoding="utf-8")
     assert TABLE_BEGIN in text and TABLE_END in text
     assert replace_suite_table(text, load_suites()) == text, (
-        "README.md's table of suites is stale: run `python -m pytest_torchci suites-table`"
+        "docs/suites.md's table of suites is stale: run "
+        "`python -m pytest_torchci suites-table --readme docs/suites.md`"
     )
+
+
+def test_suites_table_check_command_passes() -> None:
+    """The command the docs give for checking the table agrees."""
+    from pytest_torchci.cli import main
+
+    assert main(["suites-table", "--readme", str(SUITES_PAGE), "--check"]) == 0
 
 
 def test_every_suite_has_a_row_naming_its_function() -> None:

@@ -106,7 +106,7 @@ def test_cli_reports_and_exit_status(tmp_path: Path, suites_copy: Path) -> None:
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text("\n".join(json.dumps(j.as_json()) for j in JOBS) + "\n")
     report, verdicts = tmp_path / "report.md", tmp_path / "verdicts.json"
-    args = ["--test-sh", str(TEST_SH), "--jobs", str(jobs), "-j", "2"]
+    args = ["--test-sh", str(TEST_SH), "--jobs", str(jobs), "-n", "2"]
     ok = validate(*args, "--suites", str(FIXTURE / "suites"), "--report", str(report))
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert f"{len(JOBS)} agree, 0 differ" in ok.stdout

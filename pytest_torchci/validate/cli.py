@@ -1,14 +1,16 @@
-"""``python -m pytest_torchci validate`` (``torchci-validate``): where the plugin and a
-test.sh disagree, job by job.
+"""``torchci validate`` (also ``python -m pytest_torchci validate``): where the plugin
+and a test.sh disagree, job by job.
 
 Dry mode (the default) traces the script under stubs in a sandbox and plans the same
-jobs with the plugin against the same sandbox. Real mode (``--real-run``) runs one
-function of the script and the plugin's matching item on a real checkout.
+jobs with the plugin against the same sandbox, ``-n/--workers`` jobs at once. Real mode
+(``--real-run``) runs one function of the script and the plugin's matching item on a real
+checkout.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..cli import JobInputError
+from ..cli import DeprecatedOption, JobInputError, add_json_option, parse_workers
 from ..model import Job
 from ..planner import plan_job
 from ..settings import parse_shard_text
@@ -69,17 +71,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--test-sh", required=True, help="the test.sh to compare (helpers beside it)"
     )
     src = parser.add_argument_group("jobs (one of)")
-    src.add_argument("--jobs", help="JSON lines of jobs, or a CSV job matrix")
+    src.add_argument("--jobs", metavar="FILE", help="JSON lines of jobs, or a CSV job matrix")
     src.add_argument("--workflows", help="a checkout's .github/workflows folder")
     src.add_argument("--config", help="one job: its TEST_CONFIG")
     src.add_argument("--build-env", help="one job: its BUILD_ENVIRONMENT")
     src.add_argument("--shard", help="one job: N/M (default 1/1)")
-    parser.add_argument("--suites", help="a suites folder instead of the installed one")
+    parser.add_argument("--suites", metavar="DIR", help="a suites folder, not the installed one")
     parser.add_argument(
-        "-j", "--jobs-parallel", type=int, default=1, dest="parallel", help="jobs at once"
+        "-n",
+        "--workers",
+        type=parse_workers,
+        default=1,
+        metavar="N",
+        help="validate N jobs at once ('auto': one per CPU; default 1)",
     )
-    parser.add_argument("--report", help="write a Markdown report to this file")
-    parser.add_argument("--json", help="write the verdicts as JSON to this file")
+    parser.add_argument(  # the old spelling, beside --jobs FILE: easy to mistake
+        "-j",
+        "--jobs-parallel",
+        type=parse_workers,
+        dest="workers",
+        action=DeprecatedOption,
+        use="-n/--workers",
+        help=argparse.SUPPRESS,
+    )
+    parser.add_argument("--report", metavar="FILE", help="write a Markdown report to FILE")
+    add_json_option(parser, "the verdicts")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per traced job")
     parser.add_argument(
         "--sandbox-folders",
@@ -109,9 +125,6 @@ def run(args: argparse.Namespace) -> int:
         from .real import real_run
 
         return real_run(args, test_sh, data, jobs)
-    if args.parallel < 1:
-        print("error: -j must be at least 1", file=sys.stderr)
-        return 2
     folders = None
     if args.sandbox_folders is not None:
         folders = [f.strip().rstrip("/") for f in args.sandbox_folders.split(",") if f.strip()]
@@ -123,17 +136,25 @@ def run(args: argparse.Namespace) -> int:
     def one(job: Job) -> Comparison:
         return validate_job(test_sh, data, job, timeout=args.timeout, folders=folders)
 
-    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+    with ThreadPoolExecutor(max_workers=args.workers) as pool:
         results = list(pool.map(one, jobs))
-    write_summary(results, sys.stdout, verbose=args.verbose)
-    if args.report:
-        write_markdown(results, Path(args.report))
-    if args.json:
-        write_json(results, Path(args.json))
+    to_stdout = args.json == "-"
+    write_summary(results, sys.stderr if to_stdout else sys.stdout, verbose=args.verbose)
+    try:
+        if args.report:
+            write_markdown(results, Path(args.report))
+        if to_stdout:
+            print(json.dumps({"jobs": [r.as_json() for r in results]}, indent=1))
+        elif args.json:
+            write_json(results, Path(args.json))
+    except OSError as exc:
+        print(f"error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
     return 0 if all(r.agree for r in results) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="torchci-validate", description=__doc__)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    """``torchci validate`` with ``argv`` (default: the process's arguments)."""
+    from ..cli import main as torchci
+
+    return torchci(["validate", *(sys.argv[1:] if argv is None else argv)])
