@@ -10,11 +10,11 @@ job per shard; this only writes its input.
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._toml import tomllib
 from .durations import expected, read_durations
 from .model import Job
 from .placement import job_kind, unit_need

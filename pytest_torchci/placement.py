@@ -8,7 +8,6 @@ lease is taken from the item's markers when it runs.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -147,7 +146,8 @@ class Placement:
             yield None
             return
         notes: list[str] = []
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        workerinput = getattr(self.config, "workerinput", None) or {}
+        worker = str(workerinput.get("workerid", "main"))
         manager = self.lease_manager()
         problem: str | None = None
         asked = time.time()

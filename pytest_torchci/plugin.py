@@ -268,8 +268,6 @@ def pytest_configure(config: pytest.Config) -> None:
     runtime = Runtime(settings, data, job, job_plan, config=config, cookie=cookie)
     timeline = config.getoption("torchci_timeline")
     if timeline:
-        import os
-
         from .timeline import Timeline
 
         folder = (Path(config.invocation_params.dir) / timeline).parent
@@ -277,8 +275,7 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 f"--torchci-timeline {timeline}: the folder {folder} does not exist"
             )
-
-        runtime.timeline = Timeline(os.environ.get("PYTEST_XDIST_WORKER", "main"))
+        runtime.timeline = Timeline(_worker_id(config))
     config.stash[RUNTIME_KEY] = runtime
     runtime.run_id = _run_id(config)
     _introduce_workers(config, runtime)
@@ -378,6 +375,13 @@ def _introduce_workers(config: pytest.Config, runtime: Runtime) -> None:
         return [p for p in children() if p in named]
 
     cancel.workers = workers
+
+
+def _worker_id(config: pytest.Config) -> str:
+    """xdist's name of this worker (gw0, ...), or main (this run's own, not one a pytest
+    run that started this one left in the environment)."""
+    workerinput = getattr(config, "workerinput", None)
+    return str(workerinput.get("workerid", "main")) if workerinput is not None else "main"
 
 
 def _cookie(config: pytest.Config) -> str:

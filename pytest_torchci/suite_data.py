@@ -9,7 +9,6 @@ and the field.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ._bash import glob_match
+from ._toml import tomllib
 from .conditions import Condition, ConditionError, parse_condition
 from .model import Job, Role
 

@@ -194,7 +194,7 @@ def test_two_concurrent_runs_never_share_a_device_slot(tmp_path: Path) -> None:
 
 def test_a_killed_worker_leaves_no_lease(tmp_path: Path) -> None:
     """SIGKILL the xdist worker in the middle of a suite: the kernel drops its locks and
-    a suite waiting for that device starts within a second."""
+    a suite waiting for that device starts at once (well within the 60 s it was held)."""
     out, lock_dir = tmp_path / "records.jsonl", tmp_path / "locks"
     run_a = make_run_dir(tmp_path, "a")
     suites_a = write_fake_suites(run_a / "suites", [("fake1", "hold-60")], out=out)
@@ -222,7 +222,9 @@ def test_a_killed_worker_leaves_no_lease(tmp_path: Path) -> None:
         output_b, _ = proc_b.communicate(timeout=60)
         assert proc_b.returncode == 0, output_b
         started = json.loads((tmp_path / "next-0.1.pid").read_text())["start"]
-        assert started - killed_at < 1.0
+        # The lease passes on at once (the holder would have held it 60 s); the bound
+        # leaves room for the waiting run's poll and the recorder's start on a busy host.
+        assert started - killed_at < 3.0
     finally:
         os.kill(held["pid"], signal.SIGKILL)
         assert isinstance(proc_a, subprocess.Popen)
