@@ -11,10 +11,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .engine import CommandResult, SuiteFailure
-    from .model import SCHEMA_VERSION, Command, Job, Plan, PlanStep
-    from .planner import JobPlan, plan_job
-    from .suite_data import SuiteData, SuiteDataError, load_suites
+    from .data.loader import SuiteData, SuiteDataError, load_suites
+    from .data.model import SCHEMA_VERSION, Command, Job, Plan, PlanStep
+    from .plan.engine import CommandResult, SuiteFailure
+    from .plan.planner import JobPlan, plan_job
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -32,18 +32,18 @@ __all__ = [
 ]
 
 _WHERE = {
-    "SCHEMA_VERSION": ".model",
-    "Command": ".model",
-    "Job": ".model",
-    "Plan": ".model",
-    "PlanStep": ".model",
-    "CommandResult": ".engine",
-    "SuiteFailure": ".engine",
-    "JobPlan": ".planner",
-    "plan_job": ".planner",
-    "SuiteData": ".suite_data",
-    "SuiteDataError": ".suite_data",
-    "load_suites": ".suite_data",
+    "SCHEMA_VERSION": ".data.model",
+    "Command": ".data.model",
+    "Job": ".data.model",
+    "Plan": ".data.model",
+    "PlanStep": ".data.model",
+    "CommandResult": ".plan.engine",
+    "SuiteFailure": ".plan.engine",
+    "JobPlan": ".plan.planner",
+    "plan_job": ".plan.planner",
+    "SuiteData": ".data.loader",
+    "SuiteDataError": ".data.loader",
+    "load_suites": ".data.loader",
 }
 
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from pytest_torchci._bash import glob_match
+from pytest_torchci.data.bash import glob_match
 
 # (value, pattern, what bash says)
 CASES: list[tuple[str, str, bool]] = [

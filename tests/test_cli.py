@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 
 from pytest_torchci.cli import main, plan_main, validate_main
-from pytest_torchci.configs import (
+from pytest_torchci.data.loader import SuiteData, load_suites
+from pytest_torchci.data.model import Job
+from pytest_torchci.plan.configs import (
     closest_configs,
     config_branches,
     known_configs,
     route_job,
     unknown_config_warning,
 )
-from pytest_torchci.model import Job
-from pytest_torchci.planner import plan_job
-from pytest_torchci.suite_data import SuiteData, load_suites
+from pytest_torchci.plan.planner import plan_job
 
 BIN = Path(sys.executable).parent
 FIXTURE = Path(__file__).parent / "validator_fixture"

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from pytest_torchci.conditions import ConditionError, parse_condition
+from pytest_torchci.data.conditions import ConditionError, parse_condition
 
 
 class FakeResolver:

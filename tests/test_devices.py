@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_torchci.devices import Device, DeviceSpecError, Host, parse_device_spec
-from pytest_torchci.leases import LeaseError, LeaseManager, Need
+from pytest_torchci.devices.discovery import Device, DeviceSpecError, Host, parse_device_spec
+from pytest_torchci.devices.leases import LeaseError, LeaseManager, Need
 
 RECORDER = textwrap.dedent(
     """
@@ -83,7 +83,7 @@ def _natives_for_fakes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 CONFTEST = textwrap.dedent(
     """
     import os
-    from pytest_torchci.natives import native
+    from pytest_torchci.plan.natives import native
 
     @native("seconds")
     def _seconds(ctx, name):

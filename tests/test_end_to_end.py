@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from pytest_torchci import Job, load_suites, plan_job
-from pytest_torchci.runner import describe_status
+from pytest_torchci.run.processes import describe_status
 
 BUILD = "linux-jammy-py3.11-gcc11"
 HOOK_LOG = "torchci-hook.jsonl"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pytest_torchci.runner import describe_status
+from pytest_torchci.run.processes import describe_status
 
 EXIT_3 = [sys.executable, "-c", "import sys; print('line'); print('last words'); sys.exit(3)"]
 SEGV = [

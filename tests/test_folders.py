@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pytest_torchci import Job, load_suites, plan_job
-from pytest_torchci.engine import _folders_made
+from pytest_torchci.plan.engine import _folders_made
 
 from .conftest import run_demo_config, toml_argv
 

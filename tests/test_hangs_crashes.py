@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_torchci.runner import CANCEL_GRACE, GRACE_SECONDS
+from pytest_torchci.run.processes import CANCEL_GRACE, GRACE_SECONDS
 
 HANG = textwrap.dedent(
     """

@@ -226,7 +226,7 @@ def test_xml_nobody_claims_counts_only_for_a_suite_that_ran_alone(tmp_path: Path
 
 
 def test_the_watcher_sees_what_is_written_wherever_the_folder_comes_from(tmp_path: Path) -> None:
-    from pytest_torchci.reports import ReportWatcher
+    from pytest_torchci.run.reports import ReportWatcher
 
     root = tmp_path / "checkout"
     root.mkdir()
@@ -256,7 +256,7 @@ def test_the_watcher_sees_what_is_written_wherever_the_folder_comes_from(tmp_pat
 
 
 def test_the_validator_leaves_synthetic_failures_out(tmp_path: Path) -> None:
-    from pytest_torchci.junit import synthetic_path, write_synthetic_failure
+    from pytest_torchci.run.junit import synthetic_path, write_synthetic_failure
     from pytest_torchci.validate.real import junit_cases
 
     path = synthetic_path(tmp_path, "crashy")

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_torchci.doc import TABLE_BEGIN, TABLE_END, render_suite_table, replace_suite_table
-from pytest_torchci.suite_data import load_suites
+from pytest_torchci.cli.suites_table import (
+    TABLE_BEGIN,
+    TABLE_END,
+    render_suite_table,
+    replace_suite_table,
+)
+from pytest_torchci.data.loader import load_suites
 
 SUITES_PAGE = Path(__file__).parent.parent / "docs" / "suites.md"
 

@@ -13,7 +13,7 @@ import pytest
 
 import pytest_torchci
 from pytest_torchci import Job, load_suites, plan_job
-from pytest_torchci._bash import has_glob
+from pytest_torchci.data.bash import has_glob
 
 CUDA = "linux-jammy-cuda12.8-py3.10-gcc11"
 CPU = "linux-jammy-py3.10-gcc11"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pytest_torchci import runner
-from pytest_torchci.model import Command
-from pytest_torchci.runner import RunOptions, run_command
+from pytest_torchci.data.model import Command
+from pytest_torchci.run.processes import RunOptions, run_command
 
 SLEEPER = (sys.executable, "-c", "import time; print('going to sleep', flush=True); time.sleep(60)")
 TALKER = (sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr)")

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from pytest_torchci import reaper
-from pytest_torchci.reaper import COOKIE_VARIABLE, new_cookie, stop_groups
-from pytest_torchci.statedir import (
+from pytest_torchci.run.reaper import COOKIE_VARIABLE, new_cookie, stop_groups
+from pytest_torchci.run.statedir import (
     UnsafeFileError,
     UnsafeFolderError,
     check_shared_folder,

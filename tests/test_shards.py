@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from pytest_torchci import Job, load_suites
-from pytest_torchci.matrix import build_matrix, job_names, load_runners
-from pytest_torchci.shards import balance, expand_all_shards, shard_name
+from pytest_torchci.scale.matrix import build_matrix, job_names, load_runners
+from pytest_torchci.scale.shards import balance, expand_all_shards, shard_name
 
 from .test_devices import CONFTEST, RECORDER
 

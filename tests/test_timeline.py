@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pytest_torchci.timeline import Span, Timeline, chrome_trace, mermaid_gantt
+from pytest_torchci.run.timeline import Span, Timeline, chrome_trace, mermaid_gantt
 
 
 def test_a_span_records_its_outcome_and_a_failure_goes_on() -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_torchci.model import Job
-from pytest_torchci.suite_data import load_suites
+from pytest_torchci.data.loader import load_suites
+from pytest_torchci.data.model import Job
 from pytest_torchci.validate import compare_job, trace_job
 from pytest_torchci.validate.cli import validate_job
 from pytest_torchci.validate.jobs import jobs_from_file, jobs_from_workflows
@@ -222,7 +222,7 @@ def test_real_mode_on_the_sample_checkout(sample_checkout: Path) -> None:
 
 def test_compare_job_levels_with_a_hand_made_trace() -> None:
     plan_root = "/checkout"
-    from pytest_torchci.model import Command, Plan, PlanStep
+    from pytest_torchci.data.model import Command, Plan, PlanStep
     from pytest_torchci.validate.trace import Trace
 
     job = Job("b", "c")

@@ -19,10 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..cli import DeprecatedOption, JobInputError, add_json_option, parse_workers
-from ..model import Job
-from ..planner import plan_job
-from ..settings import parse_shard_text
-from ..suite_data import SuiteData, SuiteDataError, load_suites
+from ..data.loader import SuiteData, SuiteDataError, load_suites
+from ..data.model import Job
+from ..plan.planner import plan_job
+from ..plugin.settings import parse_shard_text
 from .compare import Comparison, compare_job
 from .jobs import jobs_from_file, jobs_from_workflows
 from .report import write_json, write_markdown, write_summary

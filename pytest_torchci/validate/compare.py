@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Plan
+from ..data.model import Plan
 from .trace import Trace
 
 __all__ = ["LEVELS", "Comparison", "compare_job", "is_script_command"]

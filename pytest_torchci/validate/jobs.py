@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..cli import JobInputError, job_from_json, read_jobs
-from ..model import Job
+from ..data.model import Job
 
 __all__ = ["jobs_from_file", "jobs_from_workflows", "unique"]
 

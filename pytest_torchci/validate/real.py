@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..junit import is_synthetic
-from ..model import Job
-from ..planner import plan_job
-from ..suite_data import SuiteData
+from ..data.loader import SuiteData
+from ..data.model import Job
+from ..plan.planner import plan_job
+from ..run.junit import is_synthetic
 from .trace import function_blocks
 
 __all__ = ["RealResult", "junit_cases", "real_run"]

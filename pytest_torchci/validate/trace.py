@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..model import Job
+from ..data.model import Job
 from ._bashlib import STUB, STUB_TOOLS, TRACE_LIB
 
 __all__ = [

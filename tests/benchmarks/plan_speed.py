@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from pytest_torchci.cli import read_jobs
-from pytest_torchci.planner import plan_job
-from pytest_torchci.suite_data import load_suites
+from pytest_torchci.data.loader import load_suites
+from pytest_torchci.plan.planner import plan_job
 
 
 def main() -> int:

@@ -3,7 +3,7 @@
 A config of 80 suites (4 long ones of 2000 to 3000 s, the rest log-normally distributed
 around 300 s), split over N shards two ways: test.sh's fixed layout (by position, the
 long suites landing where their position puts them, as shard 1 and 2 carry aten,
-libtorch and the custom-op suites), and ``--torchci-balance`` (pytest_torchci.shards:
+libtorch and the custom-op suites), and ``--torchci-balance`` (pytest_torchci.scale.shards:
 longest first onto the lightest shard).
 
     python tests/benchmarks/shards.py [N]
@@ -20,7 +20,7 @@ import sys
 from types import SimpleNamespace
 from typing import Any
 
-from pytest_torchci.shards import balance
+from pytest_torchci.scale.shards import balance
 
 
 def config(seed: int = 3) -> list[tuple[str, float]]:

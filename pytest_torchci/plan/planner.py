@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data.loader import RouteEntry, RouteRule, Suite, SuiteData
+from ..data.model import Command, Job, Plan, PlanStep, Role
 from .engine import CommandResult, Engine, Executor, Frame, ScriptExit, State, SuiteFailure
-from .model import Command, Job, Plan, PlanStep, Role
-from .suite_data import RouteEntry, RouteRule, Suite, SuiteData
 
 __all__ = ["NODE_PREFIX", "JobPlan", "Unit", "env_delta", "match_route", "plan_job", "run_entry"]
 

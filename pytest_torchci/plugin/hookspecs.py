@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .model import Command
+    from ..data.model import Command
 
 
 @pytest.hookspec(firstresult=True)

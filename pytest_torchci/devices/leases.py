@@ -26,8 +26,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .devices import Host
-from .statedir import (
+from ..run.statedir import (
     UnsafeFileError,
     UnsafeFolderError,
     open_private,
@@ -35,6 +34,7 @@ from .statedir import (
     read_private,
     write_private,
 )
+from .discovery import Host
 
 __all__ = ["Lease", "LeaseError", "LeaseManager", "Need"]
 

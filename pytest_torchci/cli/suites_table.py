@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .suite_data import SuiteData
+from ..data.loader import SuiteData
 
 __all__ = ["TABLE_BEGIN", "TABLE_END", "render_suite_table", "replace_suite_table"]
 

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .devices import Host, discover
-from .leases import Lease, LeaseError, LeaseManager, Need
-from .planner import Unit
+from ..devices.discovery import Host, discover
+from ..devices.leases import Lease, LeaseError, LeaseManager, Need
+from ..plan.planner import Unit
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from ..run.timeline import Timeline
     from .items import SuiteItem
-    from .timeline import Timeline
 
 __all__ = ["MISSING_DEVICES", "Placement", "job_kind", "unit_need"]
 
@@ -160,7 +160,7 @@ class Placement:
         if problem is not None:
             pytest.fail(problem, pytrace=False)
         if notes and self.timeline is not None:
-            from .timeline import Span
+            from ..run.timeline import Span
 
             self.timeline.add(
                 Span(item.name, "lease-wait", worker, asked, time.time(), "waited", detail=notes[0])

@@ -15,10 +15,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-from ._bash import glob_match
-from ._toml import tomllib
+from .bash import glob_match
 from .conditions import Condition, ConditionError, parse_condition
 from .model import Job, Role
+from .toml import tomllib
 
 __all__ = [
     "RouteEntry",

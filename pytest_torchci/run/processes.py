@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TextIO
 
-from .engine import CommandResult
-from .model import Command
+from ..data.model import Command
+from ..plan.engine import CommandResult
 from .reaper import (
     CANCEL_GRACE,
     COOKIE_VARIABLE,

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from .model import Job
-from .suite_data import SuiteDataError, load_suites
+from ..data.loader import SuiteDataError, load_suites
+from ..data.model import Job
 
 __all__ = [
     "JobInputError",
@@ -144,7 +144,7 @@ def _plan_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from .planner import plan_job
+    from ..plan.planner import plan_job
 
     root = Path(args.root).resolve()
     if not root.is_dir():
@@ -178,7 +178,7 @@ def _suites_table_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _suites_table(args: argparse.Namespace) -> int:
-    from .doc import replace_suite_table
+    from .suites_table import replace_suite_table
 
     path = Path(args.readme)
     try:
@@ -212,8 +212,8 @@ def _matrix_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _matrix(args: argparse.Namespace) -> int:
-    from .durations import DurationsError
-    from .matrix import MatrixError, build_matrix, job_names, load_runners
+    from ..scale.durations import DurationsError
+    from ..scale.matrix import MatrixError, build_matrix, job_names, load_runners
 
     if args.shards < 1:
         return _error(f"--shards {args.shards}: must be at least 1")
@@ -257,14 +257,14 @@ def _configs_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _configs(args: argparse.Namespace) -> int:
-    from .configs import (
+    from ..plan.configs import (
         build_only_branches,
         config_routes,
         configs_json,
         configs_table,
         short_cites,
     )
-    from .validate.jobs import jobs_from_file, jobs_from_workflows
+    from ..validate.jobs import jobs_from_file, jobs_from_workflows
 
     root = Path(args.root)
     if not root.is_dir():
@@ -310,13 +310,13 @@ def _configs(args: argparse.Namespace) -> int:
 
 
 def _validate_arguments(parser: argparse.ArgumentParser) -> None:
-    from .validate.cli import add_arguments
+    from ..validate.cli import add_arguments
 
     add_arguments(parser)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .validate.cli import run
+    from ..validate.cli import run
 
     return run(args)
 
@@ -333,7 +333,7 @@ class _Command:
 
 
 def _validate_description() -> str:
-    from .validate import cli as validate_cli
+    from ..validate import cli as validate_cli
 
     return (validate_cli.__doc__ or "").replace("``", "'")
 

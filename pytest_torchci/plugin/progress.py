@@ -132,7 +132,7 @@ class Progress:
         }
 
     def store(self, path: Path) -> None:
-        from .durations import DurationsError, read_durations, write_store
+        from ..scale.durations import DurationsError, read_durations, write_store
 
         known: dict[str, float] = {}
         if path.is_file():

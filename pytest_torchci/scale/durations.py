@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from .planner import NODE_PREFIX, Unit
+from ..plan.planner import NODE_PREFIX, Unit
 
 __all__ = ["DurationsError", "expected", "predict", "read_durations", "write_store"]
 

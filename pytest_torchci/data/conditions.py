@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from ._bash import glob_match
+from .bash import glob_match
 
 __all__ = ["Condition", "ConditionError", "Resolver", "parse_condition"]
 

@@ -14,13 +14,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._toml import tomllib
+from ..data.loader import SuiteData, job_traits
+from ..data.model import Job
+from ..data.toml import tomllib
+from ..plan.planner import Unit
+from ..plugin.placement import job_kind, unit_need
 from .durations import expected, read_durations
-from .model import Job
-from .placement import job_kind, unit_need
-from .planner import Unit
 from .shards import balance, expand_all_shards
-from .suite_data import SuiteData, job_traits
 
 __all__ = ["DEFAULT_RUNNERS", "MatrixError", "build_matrix", "job_names", "load_runners"]
 

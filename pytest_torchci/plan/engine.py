@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ._bash import split_words
-from .conditions import ConditionError
-from .model import Command, Job
+from ..data.bash import split_words
+from ..data.conditions import ConditionError
+from ..data.loader import Step, Suite, SuiteData
+from ..data.model import Command, Job
 from .natives import NATIVES, NativeContext, NativeError, call_native
-from .suite_data import Step, Suite, SuiteData
 
 __all__ = [
     "CommandResult",
@@ -657,7 +657,7 @@ class _Resolver:
 
 
 def _describe_failure(command: Command, result: CommandResult) -> str:
-    from .runner import describe_status
+    from ..run.processes import describe_status
 
     return (
         f"command {' '.join(command.argv)!r} {describe_status(result.returncode, result.timed_out)}"

@@ -12,19 +12,19 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ._keys import RUNTIME_KEY
+from .keys import RUNTIME_KEY
 
 # Heavy modules load only in torchci mode: the plugin is loaded by every pytest run of an
 # environment that has it (run_test.py starts one per test file).
 if TYPE_CHECKING:
-    from .cancel import Cancel
-    from .engine import Executor
-    from .model import Job
+    from ..data.loader import SuiteData
+    from ..data.model import Job
+    from ..plan.engine import Executor
+    from ..run.cancel import Cancel
+    from ..run.reaper import Sweep
+    from ..run.statedir import RunFolder
     from .progress import Progress
-    from .reaper import Sweep
     from .session import Runtime
-    from .statedir import RunFolder
-    from .suite_data import SuiteData
 
 NODE_PREFIX = "torchci"
 
@@ -209,20 +209,20 @@ def pytest_configure(config: pytest.Config) -> None:
         import os
 
         if "TORCHCI_ITEM_TOKEN" in os.environ:  # a pytest that a suite started
-            from .reports import claim_child_xml
+            from ..run.reports import claim_child_xml
 
             claim_child_xml(config.option, os.environ)
         if config.getoption("markers", False):  # `pytest --markers` documents ours too
-            from .suite_data import SuiteDataError, load_suites
+            from ..data.loader import SuiteDataError, load_suites
 
             with contextlib.suppress(SuiteDataError):
                 _register_markers(config, load_suites())
         return
-    from .model import Job
-    from .planner import plan_job
+    from ..data.loader import SuiteDataError, load_suites
+    from ..data.model import Job
+    from ..plan.planner import plan_job
     from .session import Runtime
     from .settings import resolve_settings
-    from .suite_data import SuiteDataError, load_suites
 
     settings = resolve_settings(config)
     try:
@@ -249,7 +249,7 @@ def pytest_configure(config: pytest.Config) -> None:
     balance_n = config.getoption("torchci_balance")
     shard_plans = None
     if balance_n is not None or config.getoption("torchci_all_shards"):
-        from .shards import expand_all_shards
+        from ..scale.shards import expand_all_shards
 
         if balance_n is not None:
             if balance_n < 1:
@@ -268,7 +268,7 @@ def pytest_configure(config: pytest.Config) -> None:
     runtime = Runtime(settings, data, job, job_plan, config=config, cookie=cookie)
     timeline = config.getoption("torchci_timeline")
     if timeline:
-        from .timeline import Timeline
+        from ..run.timeline import Timeline
 
         folder = (Path(config.invocation_params.dir) / timeline).parent
         if not folder.is_dir():
@@ -280,7 +280,7 @@ def pytest_configure(config: pytest.Config) -> None:
     runtime.run_id = _run_id(config)
     _introduce_workers(config, runtime)
     if not _xdist_on(config) or hasattr(config, "workerinput"):  # this process runs suites
-        from .reaper import set_subreaper
+        from ..run.reaper import set_subreaper
 
         config.stash[_SUBREAPER_KEY] = set_subreaper(True)
     if not hasattr(config, "workerinput"):
@@ -309,7 +309,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _config_warnings(data: SuiteData, job: Job, root: Path) -> list[str]:
     """A config no rule names runs test.sh's final else, as test.sh does; say so."""
-    from .configs import unknown_config_warning
+    from ..plan.configs import unknown_config_warning
 
     warning = unknown_config_warning(data, job, root=root, base_env=_environ())
     return [] if warning is None else [f"torchci: warning: {warning}"]
@@ -354,7 +354,7 @@ def _introduce_workers(config: pytest.Config, runtime: Runtime) -> None:
     import os
 
     if hasattr(config, "workerinput"):
-        from .statedir import UnsafeFileError, UnsafeFolderError, open_private, private_folder
+        from ..run.statedir import UnsafeFileError, UnsafeFolderError, open_private, private_folder
 
         with contextlib.suppress(OSError, UnsafeFolderError, UnsafeFileError):
             folder = private_folder(runtime.run_dir() / "workers")
@@ -366,7 +366,7 @@ def _introduce_workers(config: pytest.Config, runtime: Runtime) -> None:
     folder = runtime.run_dir() / "workers"
 
     def workers() -> list[int]:
-        from .reaper import children
+        from ..run.reaper import children
 
         try:
             named = {int(n) for n in os.listdir(folder) if n.isdigit()}
@@ -386,7 +386,7 @@ def _worker_id(config: pytest.Config) -> str:
 
 def _cookie(config: pytest.Config) -> str:
     """The run's cookie: made by the controller, handed to each xdist worker."""
-    from .reaper import new_cookie
+    from ..run.reaper import new_cookie
 
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and workerinput.get("torchci_cookie"):
@@ -413,7 +413,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     :mod:`cancel`): before the plan is made, which may run commands."""
     if config.getoption("torchci_config") is None:
         return
-    from .cancel import Cancel
+    from ..run.cancel import Cancel
 
     cancel = Cancel(config)
     cancel.install()
@@ -427,7 +427,7 @@ _SUBREAPER_KEY = pytest.StashKey[bool]()
 
 def _open_run_folder(state: Path, run_id: str) -> RunFolder:
     """The run's own folder in the state folder; first, what killed runs left there."""
-    from .statedir import RunFolder, UnsafeFileError, UnsafeFolderError
+    from ..run.statedir import RunFolder, UnsafeFileError, UnsafeFolderError
 
     RunFolder.clean_dead(state, keep=run_id)
     folder = RunFolder(state, run_id)
@@ -452,7 +452,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if runtime is not None:
         runtime.close()
     if config.stash.get(_SUBREAPER_KEY, False):
-        from .reaper import set_subreaper
+        from ..run.reaper import set_subreaper
 
         set_subreaper(False)
     _close_run_folder(config)
@@ -470,7 +470,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if hasattr(session.config, "workerinput"):
         if runtime.timeline is not None:  # handed to the controller (pytest_testnodedown)
-            from .timeline import WORKER_OUTPUT_KEY
+            from ..run.timeline import WORKER_OUTPUT_KEY
 
             session.config.workeroutput[WORKER_OUTPUT_KEY] = runtime.timeline.dump()  # type: ignore[attr-defined]
         return
@@ -496,7 +496,7 @@ def pytest_testnodedown(node: object, error: object) -> None:
     runtime = None if config is None else _runtime(config)
     output = getattr(node, "workeroutput", None) or {}
     if runtime is not None and runtime.timeline is not None:
-        from .timeline import WORKER_OUTPUT_KEY
+        from ..run.timeline import WORKER_OUTPUT_KEY
 
         text = output.get(WORKER_OUTPUT_KEY)
         if isinstance(text, str):
@@ -507,7 +507,7 @@ def _write_timeline(config: pytest.Config, runtime: Runtime) -> None:
     """--torchci-timeline: the trace file; under GitHub Actions, the gantt chart."""
     import os
 
-    from .timeline import mermaid_gantt, write_chrome_trace
+    from ..run.timeline import mermaid_gantt, write_chrome_trace
 
     path = config.getoption("torchci_timeline")
     if not path or runtime.timeline is None:
@@ -549,9 +549,9 @@ def _report_sweep(config: pytest.Config, sweep: Sweep) -> None:
 
 def _query_executor(root: Path, cookie: str) -> Executor:
     """Runs the commands whose output the plan reads (``$(nvidia-smi ...)``), quietly."""
-    from .engine import CommandResult
-    from .model import Command
-    from .runner import RunOptions, run_command
+    from ..data.model import Command
+    from ..plan.engine import CommandResult
+    from ..run.processes import RunOptions, run_command
 
     options = RunOptions(root=root, base_env=_environ(), timeout=120.0, cookie=cookie)
 
@@ -668,7 +668,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
         return None
     import os
 
-    from .devices import discover
+    from ..devices.discovery import discover
     from .settings import declared_host
 
     host = declared_host(config, os.environ) or discover()

@@ -272,4 +272,4 @@ def _find_file_cached(base: str, name: str) -> str:
 
 
 # The suites' own natives register themselves on import.
-from . import natives_bench, natives_compat, natives_misc  # noqa: E402, F401
+from . import bench, compat, misc  # noqa: E402, F401

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from .model import Job
-from .runner import GRACE_SECONDS
-from .suite_data import Suite
+from ..data.loader import Suite
+from ..data.model import Job
+from .processes import GRACE_SECONDS
 
 __all__ = ["BACKSTOP_MARGIN", "DEFAULT_SECONDS", "SLOW_SECONDS", "apply_deadline", "deadline"]
 

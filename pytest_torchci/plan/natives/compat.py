@@ -15,7 +15,7 @@ import re
 import secrets
 import string
 
-from .natives import NativeContext, NativeError, native
+from . import NativeContext, NativeError, native
 
 __all__ = ["bre_to_regex"]
 

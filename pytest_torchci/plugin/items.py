@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .planner import NODE_PREFIX, Unit
+from ..plan.planner import NODE_PREFIX, Unit
 
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr

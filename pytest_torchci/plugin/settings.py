@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .devices import DeviceSpecError, Host, parse_device_spec
+from ..devices.discovery import DeviceSpecError, Host, parse_device_spec
 
 __all__ = ["Settings", "parse_shard", "parse_shard_text", "resolve_settings"]
 
@@ -95,7 +95,7 @@ def _lock_folders(config: pytest.Config, env: Mapping[str, str]) -> tuple[Path, 
     """The private state folder (made 0700, or checked) and the shared lock folder, if
     one is given: option, then environment variable (then ini for the shared one; a
     relative path there is relative to the ini file's folder)."""
-    from .statedir import UnsafeFolderError, check_shared_folder, private_folder
+    from ..run.statedir import UnsafeFolderError, check_shared_folder, private_folder
 
     here = Path(config.invocation_params.dir)
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .conditions import Condition, ConditionError
+from ..data.conditions import Condition, ConditionError
+from ..data.loader import RouteEntry, RouteRule, SuiteData, Trait
+from ..data.model import Job
 from .engine import Engine, State, SuiteFailure
-from .model import Job
 from .planner import Recorder, match_route, run_entry
-from .suite_data import RouteEntry, RouteRule, SuiteData, Trait
 
 __all__ = [
     "Branch",

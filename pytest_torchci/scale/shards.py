@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .engine import Executor
-from .model import Job
-from .planner import JobPlan, Unit, plan_job
-from .suite_data import SuiteData
+from ..data.loader import SuiteData
+from ..data.model import Job
+from ..plan.engine import Executor
+from ..plan.planner import JobPlan, Unit, plan_job
 
 __all__ = ["Balance", "balance", "expand_all_shards", "shard_name"]
 

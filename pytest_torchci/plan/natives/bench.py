@@ -17,7 +17,7 @@ import os
 import re
 import tempfile
 
-from .natives import NativeContext, NativeError, native
+from . import NativeContext, NativeError, native
 
 __all__: list[str] = []
 

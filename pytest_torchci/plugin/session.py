@@ -23,18 +23,15 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
-from ._keys import RUNTIME_KEY
-from .devices import Host
-from .engine import CommandResult, Engine, ScriptExit, SuiteFailure
-from .leases import Need
-from .model import Command, Job
-from .placement import Placement, job_kind
-from .planner import JobPlan, Unit, run_entry
-from .reaper import Sweep, new_cookie, stop_groups, stop_tree
-from .runner import RunOptions, describe_status, run_command
-from .settings import Settings
-from .shards import Balance
-from .statedir import (
+from ..data.loader import SuiteData, job_traits
+from ..data.model import Command, Job
+from ..devices.discovery import Host
+from ..devices.leases import Need
+from ..plan.engine import CommandResult, Engine, ScriptExit, SuiteFailure
+from ..plan.planner import JobPlan, Unit, run_entry
+from ..run.processes import RunOptions, describe_status, run_command
+from ..run.reaper import Sweep, new_cookie, stop_groups, stop_tree
+from ..run.statedir import (
     RUNS,
     UnsafeFileError,
     UnsafeFolderError,
@@ -43,12 +40,15 @@ from .statedir import (
     read_private,
     write_private,
 )
-from .suite_data import SuiteData, job_traits
+from ..scale.shards import Balance
+from .keys import RUNTIME_KEY
+from .placement import Placement, job_kind
+from .settings import Settings
 
 if TYPE_CHECKING:
+    from ..run.reports import ReportWatcher
+    from ..run.timeline import Span, Timeline
     from .items import SuiteItem
-    from .reports import ReportWatcher
-    from .timeline import Span, Timeline
 
 __all__ = ["RUNTIME_KEY", "CommandRecord", "Runtime", "SuiteError", "runtime_of"]
 
@@ -164,7 +164,7 @@ class Runtime:
 
     def balanced(self) -> Balance:
         """The balanced split of this run's test units (with --torchci-balance)."""
-        from .shards import balance
+        from ..scale.shards import balance
 
         if self._balanced is None:
             assert self.balance is not None
@@ -182,7 +182,7 @@ class Runtime:
     # --- deadlines and durations ----------------------------------------------------
 
     def set_deadline(self, item: SuiteItem) -> None:
-        from .deadlines import apply_deadline, deadline
+        from ..run.deadlines import apply_deadline, deadline
 
         no_timeout = self.job_plan.job_env.get("NO_TEST_TIMEOUT") or os.environ.get(
             "NO_TEST_TIMEOUT"
@@ -192,7 +192,7 @@ class Runtime:
 
     def expected_durations(self) -> dict[str, float]:
         """Each test unit's expected duration (see :func:`durations.expected`)."""
-        from .durations import DurationsError, expected, read_durations
+        from ..scale.durations import DurationsError, expected, read_durations
 
         try:
             known = read_durations(self.settings.durations)
@@ -314,7 +314,7 @@ class Runtime:
 
     def _known_children(self) -> set[int]:
         if self._children is None:
-            from .reaper import children
+            from ..run.reaper import children
 
             self._children = set(children())
         return self._children
@@ -507,7 +507,7 @@ class Runtime:
     # --- the suites' own XML (see :mod:`reports`) ------------------------------------
 
     def _claims(self) -> Path:
-        from .reports import claims_folder
+        from ..run.reports import claims_folder
 
         if self._claims_dir is None:
             self._claims_dir = claims_folder(self.run_dir())
@@ -515,7 +515,7 @@ class Runtime:
 
     def _item_variables(self) -> dict[str, str]:
         """What every command of an item carries besides its token: where to claim XML."""
-        from .reports import CLAIMS_VARIABLE
+        from ..run.reports import CLAIMS_VARIABLE
 
         try:
             return {CLAIMS_VARIABLE: str(self._claims())}
@@ -524,7 +524,7 @@ class Runtime:
 
     def _window_start(self) -> tuple[bool, int]:
         """Start an item's window on test-reports: (ran alone so far, epoch)."""
-        from .reports import Activity, ReportWatcher
+        from ..run.reports import Activity, ReportWatcher
 
         if self._watching and self._watcher is None:
             try:
@@ -539,7 +539,7 @@ class Runtime:
 
     def _window_end(self, started: tuple[bool, int]) -> tuple[list[Path] | None, bool]:
         """The XML files written in the window (None: scan) and whether it ran alone."""
-        from .reports import Activity
+        from ..run.reports import Activity
 
         written = self._watcher.written() if self._watcher is not None else None
         if not self._side_by_side():
@@ -566,8 +566,8 @@ class Runtime:
     ) -> None:
         """Count the test cases of the XML the suite wrote; name the failing ones in the
         failure; write a synthetic failure when a failed suite wrote none."""
-        from .junit import parse_child_xml, synthetic_path, write_synthetic_failure
-        from .reports import claim, item_files
+        from ..run.junit import parse_child_xml, synthetic_path, write_synthetic_failure
+        from ..run.reports import claim, item_files
 
         claims = self._claims()
         found = item_files(

@@ -1,0 +1,6 @@
+"""The host's devices and who holds them.
+
+Owns device discovery (:mod:`.discovery`: NVML, ``nvidia-smi``, ``rocm-smi``, XPU, or a
+declared list) and leases (:mod:`.leases`: one lock file per device slot, across
+processes and runs). May import :mod:`..run`, :mod:`..plan` and :mod:`..data`.
+"""
