@@ -14,8 +14,8 @@ import pytest
 from pytest_torchci.data.loader import load_suites
 from pytest_torchci.data.model import Job
 from pytest_torchci.validate import compare_job, trace_job
-from pytest_torchci.validate.cli import validate_job
 from pytest_torchci.validate.jobs import jobs_from_file, jobs_from_workflows
+from pytest_torchci.validate.run import validate_job
 from pytest_torchci.validate.trace import TraceError, find_dispatch_start, function_blocks
 
 FIXTURE = Path(__file__).parent / "validator_fixture"

@@ -14,13 +14,15 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import NoReturn, TextIO
 
 from ..data.loader import SuiteDataError, load_suites
 from ..data.model import Job
+from ..plan.jobs import JobInputError, job_from_json, read_jobs
+from .options import add_json_option
 
 __all__ = [
     "JobInputError",
@@ -35,39 +37,6 @@ __all__ = [
 COMMAND = "torchci"
 
 
-class JobInputError(ValueError):
-    """A job line that cannot be used; the message names the line."""
-
-
-def job_from_json(raw: object, where: str = "job") -> Job:
-    """Build a :class:`Job` from one JSON object of a jobs file."""
-    if not isinstance(raw, dict):
-        raise JobInputError(f"{where}: a job must be a JSON object")
-    for key in ("build_environment", "test_config"):
-        if not isinstance(raw.get(key), str):
-            raise JobInputError(f"{where}: {key} must be a string")
-    env = raw.get("env") or {}
-    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
-        raise JobInputError(f"{where}: env must be an object of strings")
-    shard = str(raw.get("shard", "1") or "1")
-    num = str(raw.get("num_shards", "1") or "1")
-    for name, value in (("shard", shard), ("num_shards", num)):
-        if not value.isdigit():
-            raise JobInputError(f"{where}: {name} must be a whole number, not {value!r}")
-    return Job(raw["build_environment"], raw["test_config"], shard, num, env, raw)
-
-
-def read_jobs(stream: TextIO, name: str) -> Iterator[Job]:
-    for lineno, line in enumerate(stream, 1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise JobInputError(f"{name}, line {lineno}: not JSON: {exc.msg}") from None
-        yield job_from_json(raw, f"{name}, line {lineno}")
-
-
 # --- the parser ----------------------------------------------------------------------------
 
 
@@ -76,48 +45,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-def parse_workers(text: str) -> int:
-    """``-n/--workers``: a whole number of at least 1, or ``auto`` (one per CPU)."""
-    if text == "auto":
-        return os.cpu_count() or 1
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number or 'auto'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-class DeprecatedOption(argparse.Action):
-    """An old spelling of an option: stores as the new one does, and says so on stderr."""
-
-    def __init__(self, option_strings: Sequence[str], dest: str, *, use: str, **kw: Any):
-        self.use = use
-        super().__init__(option_strings, dest, **kw)
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: str | Sequence[Any] | None,
-        option_string: str | None = None,
-    ) -> None:
-        print(f"{parser.prog}: {option_string} is deprecated; use {self.use}", file=sys.stderr)
-        setattr(namespace, self.dest, values)
-
-
-def add_json_option(parser: argparse.ArgumentParser, what: str) -> None:
-    """``--json [FILE]``: the same in every subcommand that writes JSON."""
-    parser.add_argument(
-        "--json",
-        nargs="?",
-        const="-",
-        metavar="FILE",
-        help=f"write {what} as JSON to FILE (no FILE, or '-': to stdout)",
-    )
 
 
 def _error(message: str) -> int:
@@ -310,13 +237,13 @@ def _configs(args: argparse.Namespace) -> int:
 
 
 def _validate_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..validate.cli import add_arguments
+    from .validate import add_arguments
 
     add_arguments(parser)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from ..validate.cli import run
+    from .validate import run
 
     return run(args)
 
@@ -333,7 +260,7 @@ class _Command:
 
 
 def _validate_description() -> str:
-    from ..validate import cli as validate_cli
+    from . import validate as validate_cli
 
     return (validate_cli.__doc__ or "").replace("``", "'")
 

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from ..devices.discovery import DeviceSpecError, Host, parse_device_spec
+from ..plan.jobs import parse_shard as parse_shard_text
+from ..plan.jobs import whole_number
 
-__all__ = ["Settings", "parse_shard", "parse_shard_text", "resolve_settings"]
+__all__ = ["Settings", "parse_shard", "resolve_settings"]
 
 
 @dataclass(frozen=True)
@@ -62,33 +64,18 @@ def declared_host(config: pytest.Config, environ: Mapping[str, str]) -> Host | N
 
 
 def _whole_number(value: str, source: str, what: str, *, allow_zero: bool) -> int:
-    text = value.strip()
-    if not text.isdigit():
-        raise pytest.UsageError(f"{source}: {what} {value!r} is not a whole number")
-    number = int(text)
-    if number == 0 and not allow_zero:
-        raise pytest.UsageError(f"{source}: {what} must be at least 1, not {value!r}")
-    return number
-
-
-def parse_shard_text(value: str, source: str) -> tuple[str, str]:
-    """:func:`parse_shard` for code outside pytest: raises ValueError."""
     try:
-        return parse_shard(value, source)
-    except pytest.UsageError as exc:
-        raise ValueError(str(exc)) from None
+        return whole_number(value, source, what, allow_zero=allow_zero)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def parse_shard(value: str, source: str) -> tuple[str, str]:
-    """``N/M`` into (N, M); shards count from 1 (0 is allowed for jobs that count from 0)."""
-    if value.count("/") != 1:
-        raise pytest.UsageError(f"{source}: {value!r} is not a shard; write N/M, for example 1/5")
-    n_text, m_text = value.split("/")
-    n = _whole_number(n_text, source, "the shard number", allow_zero=True)
-    m = _whole_number(m_text, source, "the shard count", allow_zero=False)
-    if n > m:
-        raise pytest.UsageError(f"{source}: shard {n} is past the shard count {m} in {value!r}")
-    return str(n), str(m)
+    """:func:`..plan.jobs.parse_shard`, as a usage error."""
+    try:
+        return parse_shard_text(value, source)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _lock_folders(config: pytest.Config, env: Mapping[str, str]) -> tuple[Path, Path | None]:

@@ -1,6 +1,8 @@
 """The migration validator: trace a test.sh under stubs and compare it with the plugin.
 
-``python -m pytest_torchci validate`` (also ``torchci-validate``); see ``cli.py``.
+A library: :func:`.run.validate_job` traces and plans one job; the command that runs it
+over many jobs is ``torchci validate`` (:mod:`..cli.validate`). May import :mod:`..run`,
+:mod:`..plan` and :mod:`..data`.
 """
 
 from .compare import LEVELS, Comparison, compare_job

@@ -8,8 +8,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..cli import JobInputError, job_from_json, read_jobs
 from ..data.model import Job
+from ..plan.jobs import JobInputError, job_from_json, read_jobs
 
 __all__ = ["jobs_from_file", "jobs_from_workflows", "unique"]
 

@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_torchci.cli import read_jobs
 from pytest_torchci.data.loader import load_suites
+from pytest_torchci.plan.jobs import read_jobs
 from pytest_torchci.plan.planner import plan_job
 
 

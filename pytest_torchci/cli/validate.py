@@ -11,48 +11,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..cli import DeprecatedOption, JobInputError, add_json_option, parse_workers
-from ..data.loader import SuiteData, SuiteDataError, load_suites
+from ..data.loader import SuiteDataError, load_suites
 from ..data.model import Job
-from ..plan.planner import plan_job
-from ..plugin.settings import parse_shard_text
-from .compare import Comparison, compare_job
-from .jobs import jobs_from_file, jobs_from_workflows
-from .report import write_json, write_markdown, write_summary
-from .trace import TraceError, build_sandbox, run_trace, sandbox_env
+from ..plan.jobs import JobInputError, parse_shard
+from ..validate.compare import Comparison
+from ..validate.jobs import jobs_from_file, jobs_from_workflows
+from ..validate.report import write_json, write_markdown, write_summary
+from ..validate.run import validate_job
+from .options import DeprecatedOption, add_json_option, parse_workers
 
-__all__ = ["main", "validate_job"]
-
-
-def validate_job(
-    test_sh: Path,
-    data: SuiteData,
-    job: Job,
-    *,
-    timeout: float = 300.0,
-    folders: Sequence[str] | None = None,
-) -> Comparison:
-    """Plan and trace ``job`` against one fresh sandbox; compare the two."""
-    where = Path(tempfile.mkdtemp(prefix="torchci-validate-"))
-    try:
-        paths = build_sandbox(test_sh, where, folders)
-        env = sandbox_env(paths, job)
-        plan = plan_job(data, job, paths["checkout"], base_env=env).plan
-        trace = run_trace(paths, job, env, timeout=timeout)
-        return compare_job(trace, plan)
-    except TraceError as exc:
-        return Comparison(
-            job.as_json(), {"calls": False, "commands": False, "env": False}, error=str(exc)
-        )
-    finally:
-        shutil.rmtree(where, ignore_errors=True)
+__all__ = ["main"]
 
 
 def _jobs(args: argparse.Namespace) -> list[Job]:
@@ -62,7 +35,7 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
         return jobs_from_workflows(Path(args.workflows))
     if args.config is None:
         raise JobInputError("no jobs: give --jobs FILE, --workflows DIR or --config NAME")
-    shard, num = parse_shard_text(args.shard or "1/1", f"--shard {args.shard}")
+    shard, num = parse_shard(args.shard or "1/1", f"--shard {args.shard}")
     return [Job(args.build_env or "", args.config, shard, num)]
 
 
@@ -122,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.real_run:
-        from .real import real_run
+        from ..validate.real import real_run
 
         return real_run(args, test_sh, data, jobs)
     folders = None
