@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_torchci import devices
+from pytest_torchci.devices import discovery as devices
 
 from .test_devices import make_run_dir, run_pytest, write_fake_suites
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_torchci import runner
 from pytest_torchci.data.model import Command
+from pytest_torchci.run import processes as runner
 from pytest_torchci.run.processes import RunOptions, run_command
 
 SLEEPER = (sys.executable, "-c", "import time; print('going to sleep', flush=True); time.sleep(60)")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_torchci import reaper
+from pytest_torchci.run import reaper
 from pytest_torchci.run.reaper import COOKIE_VARIABLE, new_cookie, stop_groups
 from pytest_torchci.run.statedir import (
     UnsafeFileError,

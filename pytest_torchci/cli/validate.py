@@ -25,7 +25,7 @@ from ..validate.report import write_json, write_markdown, write_summary
 from ..validate.run import validate_job
 from .options import DeprecatedOption, add_json_option, parse_workers
 
-__all__ = ["main"]
+__all__ = ["add_arguments", "run"]
 
 
 def _jobs(args: argparse.Namespace) -> list[Job]:
@@ -125,9 +125,3 @@ def run(args: argparse.Namespace) -> int:
         return 2
     return 0 if all(r.agree for r in results) else 1
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``torchci validate`` with ``argv`` (default: the process's arguments)."""
-    from ..cli import main as torchci
-
-    return torchci(["validate", *(sys.argv[1:] if argv is None else argv)])

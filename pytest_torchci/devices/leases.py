@@ -206,19 +206,7 @@ class LeaseManager:
                 f"{self.host.count} ({self.host.describe()})"
             )
         start = time.monotonic()
-        try:
-            folder = private_folder(self.lock_dir / f"{self.host.kind}.waiting", "lock folder")
-        except UnsafeFolderError as exc:
-            raise LeaseError(str(exc)) from None
-        mine = folder / f"{rank:08d}-{os.getpid()}-{time.monotonic_ns()}.wait"
-        alive = FileLock(mine.with_suffix(".lock"), timeout=0, mode=0o600)
-        alive.acquire(blocking=False)
-        fd = open_private(mine, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-        with open(fd, "w", encoding="utf-8") as f:
-            f.write(owner)
-        # Requests that arrive together (the first suite of every worker) settle for one
-        # poll so that they are all in line before the first is served.
-        time.sleep(self.poll)
+        mine, alive = self._queue_up(owner, rank)
         told = False
         try:
             while True:
@@ -233,13 +221,7 @@ class LeaseManager:
                             f"{'s' if count != 1 else ''}: {self._problems()}"
                         )
                 if on_wait is not None and not told:
-                    kind = self.host.kind
-                    what = f"{count} {kind} device{'s' if count != 1 else ''}"
-                    held = "; ".join(self.holders()) or "unknown holders"
-                    if self.unusable:
-                        held += f"; not usable: {self._problems()}"
-                    how = "whole" if need.exclusive else "a slot"
-                    on_wait(f"{owner} waits for {what} ({how}); held: {held}")
+                    on_wait(self._waiting(owner, count, need.exclusive))
                     told = True
                 if timeout is not None and time.monotonic() - start > timeout:
                     raise LeaseError(f"no lease on {count} devices within {timeout:g} s")
@@ -250,6 +232,33 @@ class LeaseManager:
             alive.release()
             with contextlib.suppress(OSError):
                 mine.with_suffix(".lock").unlink()
+
+    def _queue_up(self, owner: str, rank: int) -> tuple[Path, FileLock]:
+        """This request's place in line: a file named by rank, and a lock held while the
+        request lives (a killed waiter's place is known stale by its free lock)."""
+        try:
+            folder = private_folder(self.lock_dir / f"{self.host.kind}.waiting", "lock folder")
+        except UnsafeFolderError as exc:
+            raise LeaseError(str(exc)) from None
+        mine = folder / f"{rank:08d}-{os.getpid()}-{time.monotonic_ns()}.wait"
+        alive = FileLock(mine.with_suffix(".lock"), timeout=0, mode=0o600)
+        alive.acquire(blocking=False)
+        fd = open_private(mine, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(owner)
+        # Requests that arrive together (the first suite of every worker) settle for one
+        # poll so that they are all in line before the first is served.
+        time.sleep(self.poll)
+        return mine, alive
+
+    def _waiting(self, owner: str, count: int, exclusive: bool) -> str:
+        """What a waiting request says once: what it waits for, and who holds it."""
+        what = f"{count} {self.host.kind} device{'s' if count != 1 else ''}"
+        held = "; ".join(self.holders()) or "unknown holders"
+        if self.unusable:
+            held += f"; not usable: {self._problems()}"
+        how = "whole" if exclusive else "a slot"
+        return f"{owner} waits for {what} ({how}); held: {held}"
 
     def _granted(self, got: list[tuple[str, list[FileLock]]], owner: str, start: float) -> Lease:
         lease = Lease(

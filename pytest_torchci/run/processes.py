@@ -265,13 +265,6 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
     cwd = Path(command.cwd)
     if not cwd.is_absolute():
         cwd = options.root / cwd
-    env = child_env(options.base_env, command.env)
-    if options.path_first:
-        env["PATH"] = path_first(env.get("PATH", ""), options.path_first)
-    env.update(options.overrides)
-    env[COOKIE_VARIABLE] = options.cookie
-    if options.token is not None:
-        env[TOKEN_VARIABLE] = options.token
     sinks: list[IO[str] | TextIO] = [s for s in (options.log, options.live) if s is not None]
     header = f"$ {' '.join(command.argv)}    (in {command.cwd})\n"
     for sink in sinks:
@@ -293,76 +286,21 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
     if direct and options.log is not None:
         log_fd = options.log.fileno()
         start = os.fstat(log_fd).st_size
-    stdout_file: IO[bytes] | None = None
+    before = set(children()) if options.children is None else options.children
     try:
-        if command.stdout is not None:
-            target = Path(command.stdout)
-            stdout_file = open(target if target.is_absolute() else options.root / target, "wb")  # noqa: SIM115
-        if direct:
-            out: int | IO[bytes] = log_fd
-            err: int = subprocess.STDOUT
-        else:
-            out = stdout_file if stdout_file is not None else subprocess.PIPE
-            err = (
-                subprocess.PIPE
-                if ((capture and not command.merge_stderr) or stdout_file is not None)
-                else subprocess.STDOUT
-            )
-        before = set(children()) if options.children is None else options.children
-        proc = subprocess.Popen(
-            list(command.argv),
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.PIPE if command.stdin is not None else subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-        )
+        proc, stdout_file = _start(command, cwd, options, log_fd if direct else None, capture)
     except OSError as exc:
-        if stdout_file is not None:
-            stdout_file.close()
         _say(options, sinks, f"cannot start {command.argv[0]!r}: {exc.strerror or exc}")
         return CommandResult(127, "")
-    if command.stdin is not None and proc.stdin is not None:
-        with contextlib.suppress(BrokenPipeError):
-            proc.stdin.write(command.stdin.encode())
-        proc.stdin.close()
     if options.on_start is not None:
         options.on_start(proc.pid)
     kept: list[str] = []
-    threads = []
-    if proc.stdout is not None:
-        threads.append(
-            threading.Thread(
-                target=_pump,
-                args=(
-                    proc.stdout,
-                    [] if capture else sinks,
-                    options.tail,
-                    kept if capture else None,
-                ),
-                daemon=True,
-            )
-        )
-    if proc.stderr is not None:
-        threads.append(
-            threading.Thread(
-                target=_pump, args=(proc.stderr, sinks, options.tail, None), daemon=True
-            )
-        )
-    for t in threads:
-        t.start()
+    threads = _pumps(proc, sinks, options, kept if capture else None)
     try:
         timed_out = _wait(proc, options.timeout, options)
         left_alone = _leftovers(proc.pid, options, before)
     except BaseException:
-        # Cancelled (Ctrl-C, SIGTERM, pytest-timeout): stop the suite's whole tree.
-        if proc.returncode is None:
-            stop_group(proc, CANCEL_GRACE, cookie=options.cookie, token=options.token)
-        else:  # its leader is reaped: only what proves itself the run's
-            stop_groups([proc.pid], options.cookie, CANCEL_GRACE)
-            if options.token is not None:
-                stop_tree(options.cookie, options.token, CANCEL_GRACE)
+        _cancel(proc, options)
         raise
     finally:
         if stdout_file is not None:
@@ -377,6 +315,87 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
         t.join(timeout=2.0)
     returncode = proc.returncode if proc.returncode is not None else -signal.SIGKILL
     return CommandResult(returncode, "".join(kept), timed_out)
+
+
+def _environment(command: Command, options: RunOptions) -> dict[str, str]:
+    """The command's environment: the run's, the command's changes, pytest's interpreter
+    first on PATH, the item's variables, and the run's cookie and the item's token."""
+    env = child_env(options.base_env, command.env)
+    if options.path_first:
+        env["PATH"] = path_first(env.get("PATH", ""), options.path_first)
+    env.update(options.overrides)
+    env[COOKIE_VARIABLE] = options.cookie
+    if options.token is not None:
+        env[TOKEN_VARIABLE] = options.token
+    return env
+
+
+def _start(
+    command: Command, cwd: Path, options: RunOptions, log_fd: int | None, capture: bool
+) -> tuple[subprocess.Popen[bytes], IO[bytes] | None]:
+    """Start ``command`` in a session of its own. Its output goes straight into the log
+    (``log_fd``), or to its redirect file, or through pipes; its input is ``stdin``."""
+    stdout_file: IO[bytes] | None = None
+    if command.stdout is not None:
+        target = Path(command.stdout)
+        stdout_file = open(target if target.is_absolute() else options.root / target, "wb")  # noqa: SIM115
+    out: int | IO[bytes]
+    if log_fd is not None:
+        out, err = log_fd, subprocess.STDOUT
+    else:
+        out = stdout_file if stdout_file is not None else subprocess.PIPE
+        separate = (capture and not command.merge_stderr) or stdout_file is not None
+        err = subprocess.PIPE if separate else subprocess.STDOUT
+    try:
+        proc = subprocess.Popen(
+            list(command.argv),
+            cwd=cwd,
+            env=_environment(command, options),
+            stdin=subprocess.PIPE if command.stdin is not None else subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+    except OSError:
+        if stdout_file is not None:
+            stdout_file.close()
+        raise
+    if command.stdin is not None and proc.stdin is not None:
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(command.stdin.encode())
+        proc.stdin.close()
+    return proc, stdout_file
+
+
+def _pumps(
+    proc: subprocess.Popen[bytes],
+    sinks: list[IO[str] | TextIO],
+    options: RunOptions,
+    kept: list[str] | None,
+) -> list[threading.Thread]:
+    """Threads that copy the command's pipes (if any) to the sinks and the tail; with
+    ``kept``, stdout is kept for the caller instead of shown."""
+    threads = []
+    if proc.stdout is not None:
+        out_sinks = [] if kept is not None else sinks
+        args = (proc.stdout, out_sinks, options.tail, kept)
+        threads.append(threading.Thread(target=_pump, args=args, daemon=True))
+    if proc.stderr is not None:
+        args = (proc.stderr, sinks, options.tail, None)
+        threads.append(threading.Thread(target=_pump, args=args, daemon=True))
+    for t in threads:
+        t.start()
+    return threads
+
+
+def _cancel(proc: subprocess.Popen[bytes], options: RunOptions) -> None:
+    """Cancelled (Ctrl-C, SIGTERM, pytest-timeout): stop the suite's whole tree."""
+    if proc.returncode is None:
+        stop_group(proc, CANCEL_GRACE, cookie=options.cookie, token=options.token)
+    else:  # its leader is reaped: only what proves itself the run's
+        stop_groups([proc.pid], options.cookie, CANCEL_GRACE)
+        if options.token is not None:
+            stop_tree(options.cookie, options.token, CANCEL_GRACE)
 
 
 def _say(options: RunOptions, sinks: list[IO[str] | TextIO], message: str) -> None:

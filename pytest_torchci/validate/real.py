@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..data.loader import SuiteData
 from ..data.model import Job
-from ..plan.planner import plan_job
+from ..plan.planner import Unit, plan_job
 from ..run.junit import is_synthetic
 from .trace import function_blocks
 
@@ -83,6 +83,8 @@ def _helpers_text(test_sh: Path) -> str:
 
 
 def real_run(args: argparse.Namespace, test_sh: Path, data: SuiteData, jobs: Sequence[Job]) -> int:
+    """Run one function of ``test_sh`` and the plugin's matching item on a real checkout;
+    compare how each ended and the test cases each wrote. 0: they agree."""
     if len(jobs) != 1 or not args.root or not args.call:
         print("error: --real-run takes one job (--config ...), --root and --call", file=sys.stderr)
         return 2
@@ -94,24 +96,34 @@ def real_run(args: argparse.Namespace, test_sh: Path, data: SuiteData, jobs: Seq
         print(f"error: --root {args.root}: no such folder", file=sys.stderr)
         return 2
     job = jobs[0]
-    job_plan = plan_job(data, job, root, base_env=dict(os.environ))
-    wanted = tuple(args.args) if args.args is not None else None
-    units = [
-        u
-        for u in job_plan.units
-        if u.entry.call == args.call
-        and u.role == "test"
-        and (wanted is None or u.step.args == wanted)
-    ]
-    if not units:
-        calls = ", ".join(u.name for u in job_plan.units if u.role == "test") or "none"
-        print(
-            f"error: the job's route makes no test call {args.call!r}; its test calls: {calls}",
-            file=sys.stderr,
-        )
+    unit = _the_unit(data, job, root, args.call, args.args)
+    if unit is None:
         return 2
-    unit = units[0]
+    with tempfile.TemporaryDirectory(prefix="torchci-real-") as tmp:
+        shell_result = _run_shell(test_sh, job, unit, root, Path(tmp), args.call)
+        plugin_result = _run_plugin(job, unit, root, Path(tmp), args.suites)
+    return _compare(args.call, unit, root, shell_result, plugin_result)
 
+
+def _the_unit(
+    data: SuiteData, job: Job, root: Path, call: str, args: Sequence[str] | None
+) -> Unit | None:
+    """The job's test call of ``call`` (with ``args``, where given), or None (said)."""
+    job_plan = plan_job(data, job, root, base_env=dict(os.environ))
+    wanted = tuple(args) if args is not None else None
+    for u in job_plan.units:
+        if u.entry.call == call and u.role == "test" and (wanted is None or u.step.args == wanted):
+            return u
+    calls = ", ".join(u.name for u in job_plan.units if u.role == "test") or "none"
+    print(
+        f"error: the job's route makes no test call {call!r}; its test calls: {calls}",
+        file=sys.stderr,
+    )
+    return None
+
+
+def _shell_env(job: Job, unit: Unit) -> dict[str, str]:
+    """test.sh's environment at the call: the job's variables and the state before it."""
     env = dict(os.environ)
     env.update(job.variables())
     for name, value in unit.start.globals.items():
@@ -122,53 +134,61 @@ def real_run(args: argparse.Namespace, test_sh: Path, data: SuiteData, jobs: Seq
         else:
             env[name] = maybe
     env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    return env
 
-    with tempfile.TemporaryDirectory(prefix="torchci-real-") as tmp:
-        tmpdir = Path(tmp)
-        functions = tmpdir / "functions.sh"
-        functions.write_text(_helpers_text(test_sh), encoding="utf-8")
-        driver = tmpdir / "driver.sh"
-        driver.write_text(DRIVER, encoding="utf-8")
-        env["TORCHCI_FUNCTIONS"] = str(functions)
 
-        start = time.time()
-        shell = subprocess.run(
-            ["bash", str(driver), args.call, *unit.step.args],
-            cwd=root, env=env, stdin=subprocess.DEVNULL, check=False,
-        )  # fmt: skip
-        shell_result = RealResult(shell.returncode, junit_cases(root, start), time.time() - start)
+def _run_shell(
+    test_sh: Path, job: Job, unit: Unit, root: Path, tmpdir: Path, call: str
+) -> RealResult:
+    """The function itself, run by bash with test.sh's helpers defined."""
+    env = _shell_env(job, unit)
+    functions = tmpdir / "functions.sh"
+    functions.write_text(_helpers_text(test_sh), encoding="utf-8")
+    driver = tmpdir / "driver.sh"
+    driver.write_text(DRIVER, encoding="utf-8")
+    env["TORCHCI_FUNCTIONS"] = str(functions)
+    start = time.time()
+    shell = subprocess.run(
+        ["bash", str(driver), call, *unit.step.args],
+        cwd=root, env=env, stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+    return RealResult(shell.returncode, junit_cases(root, start), time.time() - start)
 
-        junit = tmpdir / "plugin.xml"
-        argv = [
-            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-            f"--torchci-config={job.test_config}",
-            f"--torchci-build-env={job.build_environment}",
-            f"--torchci-shard={job.shard}/{job.num_shards}",
-            f"--torchci-root={root}", "--torchci-no-setup", f"--junitxml={junit}",
-            f"torchci::{unit.name}",
-        ]  # fmt: skip
-        if args.suites:
-            argv.append(f"--torchci-suites={Path(args.suites).resolve()}")
-        time.sleep(0.01)
-        start = time.time()
-        plugin = subprocess.run(argv, cwd=tmpdir, stdin=subprocess.DEVNULL, check=False)
-        plugin_result = RealResult(
-            plugin.returncode, junit_cases(root, start, exclude=[junit]), time.time() - start
-        )
 
-    same_status = (shell_result.returncode == 0) == (plugin_result.returncode == 0)
-    same_cases = shell_result.cases == plugin_result.cases
+def _run_plugin(job: Job, unit: Unit, root: Path, tmpdir: Path, suites: str | None) -> RealResult:
+    """The plugin's item for the same call, in a pytest run of its own."""
+    junit = tmpdir / "plugin.xml"
+    argv = [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+        f"--torchci-config={job.test_config}",
+        f"--torchci-build-env={job.build_environment}",
+        f"--torchci-shard={job.shard}/{job.num_shards}",
+        f"--torchci-root={root}", "--torchci-no-setup", f"--junitxml={junit}",
+        f"torchci::{unit.name}",
+    ]  # fmt: skip
+    if suites:
+        argv.append(f"--torchci-suites={Path(suites).resolve()}")
+    time.sleep(0.01)
+    start = time.time()
+    plugin = subprocess.run(argv, cwd=tmpdir, stdin=subprocess.DEVNULL, check=False)
+    cases = junit_cases(root, start, exclude=[junit])
+    return RealResult(plugin.returncode, cases, time.time() - start)
+
+
+def _compare(call: str, unit: Unit, root: Path, shell: RealResult, plugin: RealResult) -> int:
+    same_status = (shell.returncode == 0) == (plugin.returncode == 0)
+    same_cases = shell.cases == plugin.cases
     print(
-        f"real run of {args.call} {' '.join(unit.step.args)} on {root}:\n"
-        f"  test.sh: exit {shell_result.returncode}, {len(shell_result.cases)} test cases, "
-        f"{shell_result.seconds:.1f} s\n"
-        f"  plugin:  exit {plugin_result.returncode}, {len(plugin_result.cases)} test cases, "
-        f"{plugin_result.seconds:.1f} s\n"
+        f"real run of {call} {' '.join(unit.step.args)} on {root}:\n"
+        f"  test.sh: exit {shell.returncode}, {len(shell.cases)} test cases, "
+        f"{shell.seconds:.1f} s\n"
+        f"  plugin:  exit {plugin.returncode}, {len(plugin.cases)} test cases, "
+        f"{plugin.seconds:.1f} s\n"
         f"  exit status {'agrees' if same_status else 'DIFFERS'}; "
         f"test cases {'agree' if same_cases else 'DIFFER'}"
     )
-    for case in sorted(shell_result.cases - plugin_result.cases):
+    for case in sorted(shell.cases - plugin.cases):
         print(f"    only test.sh: {case}")
-    for case in sorted(plugin_result.cases - shell_result.cases):
+    for case in sorted(plugin.cases - shell.cases):
         print(f"    only plugin:  {case}")
     return 0 if same_status and same_cases else 1
