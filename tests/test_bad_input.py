@@ -12,7 +12,8 @@ import pytest
 
 
 def assert_usage_error(result: pytest.RunResult, *fragments: str) -> None:
-    assert result.ret == pytest.ExitCode.USAGE_ERROR == 4
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert int(result.ret) == 4
     err = result.stderr.str()
     assert "ERROR:" in err
     (line,) = [ln for ln in result.stderr.lines if ln.startswith("ERROR:")]

@@ -22,7 +22,7 @@ def test_dry_run_on_the_sample_checkout(
         raise AssertionError(f"a dry run started a process: {args!r}")
 
     expected = plan_job(load_suites(), Job(BUILD, "default"), sample_checkout).plan
-    test_ids = [s.nodeid for s in expected.steps if s.role == "test"]
+    test_ids = [str(s.nodeid) for s in expected.steps if s.role == "test"]
     assert len(test_ids) >= 10  # the final else: test_python, test_aten, ...
 
     monkeypatch.setattr(subprocess, "Popen", no_process)
@@ -35,7 +35,7 @@ def test_dry_run_on_the_sample_checkout(
     result.stdout.fnmatch_lines(["torchci: config default, build *, shard 1/1, root *, dry run"])
     # (-s: what the dry run prints comes between a node id and its outcome.)
     assert sum("SKIPPED (dry run)" in line for line in result.outlines) == len(test_ids)
-    assert all(nodeid in result.stdout.str() for nodeid in test_ids)
+    assert all(nodeid in str(result.stdout) for nodeid in test_ids)
     result.stdout.fnmatch_lines(
         [
             "*[[]dry-run[]] test_python: 2 commands",

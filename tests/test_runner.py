@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ def test_deadline_stops_the_command(
 ) -> None:
     if not pidfd:
         monkeypatch.setattr(runner, "open_pidfd", lambda pid: None)
-    elif not hasattr(runner.os, "pidfd_open"):
+    elif not hasattr(os, "pidfd_open"):
         pytest.skip("no pidfd_open on this system")
     options = RunOptions(root=tmp_path, base_env={}, timeout=1.0, grace=(0.5, 0.5))
     start = time.monotonic()

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import write_suites
+from overhead import write_suites  # type: ignore[import-not-found]
 
 
 def fill(reports: Path, files: int) -> None:
