@@ -1,5 +1,6 @@
-"""Bad input, everywhere: one table. Each case is a clear message naming the value and
-where it came from, a usage error (exit status 4), and no traceback."""
+"""Bad input to a pytest run, everywhere: one table. Each case is a clear message naming
+the value and where it came from, a usage error (exit status 4), and no traceback. (Bad
+input to the ``torchci`` command: test_cli.py.)"""
 
 from __future__ import annotations
 
@@ -177,6 +178,38 @@ CASES: list[tuple[str, Setup, dict[str, str], list[str]]] = [
         ["s.toml", "exactly one of"],
     ),
     ("suite-without-cites", with_suites(s_toml="[s]\nsteps = []\n"), {}, ["s.toml", "needs cites"]),
+    (
+        "shard-number-not-a-number",
+        opt("--torchci-shard=a/3"),
+        {},
+        ["--torchci-shard a/3", "'a' is not a whole number"],
+    ),
+    (
+        "env-shard-past-count",
+        opt(),
+        {"SHARD_NUMBER": "5", "NUM_TEST_SHARDS": "3"},
+        ["SHARD_NUMBER=5 and NUM_TEST_SHARDS=3 (environment)", "past the shard count"],
+    ),
+    # A blank name is as bad as an empty one; it must not fall back to a plain run.
+    ("blank-config", opt("--torchci-config=  "), {}, ["the config name is empty"]),
+    (
+        "step-unknown-field",
+        with_suites(
+            s_toml='[s]\ncites = "x"\nsteps = [\n  { run = ["true"] },\n'
+            '  { run = ["true"], colour = "red" },\n]\n'
+        ),
+        {},
+        ["s.toml, line 5", "colour"],
+    ),
+    (
+        "traits-unknown-field",
+        with_suites(
+            traits_toml=TRAITS
+            + "\n[traits.extra]\nvar = 'TEST_CONFIG'\nglob = 'x'\nflavour = 'y'\n"
+        ),
+        {},
+        ["traits.toml, line 7", "flavour"],
+    ),
 ]
 
 

@@ -13,7 +13,7 @@ from pytest_torchci.cli.suites_table import (
 )
 from pytest_torchci.data.loader import load_suites
 
-SUITES_PAGE = Path(__file__).parent.parent / "docs" / "suites.md"
+SUITES_PAGE = Path(__file__).parents[2] / "docs" / "suites.md"
 
 
 def test_suites_table_is_current() -> None:

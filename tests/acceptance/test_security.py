@@ -27,7 +27,7 @@ from pytest_torchci.run.statedir import (
     write_private,
 )
 
-from .conftest import SuitesFactory
+from ..conftest import SuitesFactory
 from .test_devices import (
     _natives_for_fakes,  # noqa: F401 (the fake suites' natives need it)
     completed,

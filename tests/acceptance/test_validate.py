@@ -18,7 +18,7 @@ from pytest_torchci.validate.jobs import jobs_from_file, jobs_from_workflows
 from pytest_torchci.validate.run import validate_job
 from pytest_torchci.validate.trace import TraceError, find_dispatch_start, function_blocks
 
-FIXTURE = Path(__file__).parent / "validator_fixture"
+FIXTURE = Path(__file__).parent.parent / "validator_fixture"
 TEST_SH = FIXTURE / "ci" / "test.sh"
 
 JOBS = [

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import run_demo_config, toml_argv
+from ..conftest import run_demo_config, toml_argv
 
 PRINTS = [
     sys.executable,

@@ -25,7 +25,7 @@ from pytest_torchci.plan.configs import (
 from pytest_torchci.plan.planner import plan_job
 
 BIN = Path(sys.executable).parent
-FIXTURE = Path(__file__).parent / "validator_fixture"
+FIXTURE = Path(__file__).parent.parent / "validator_fixture"
 TEST_SH = FIXTURE / "ci" / "test.sh"
 SUBCOMMANDS = ("plan", "validate", "matrix", "configs", "suites-table")
 CUDA = "linux-jammy-cuda12.8-py3.10-gcc11"
@@ -372,3 +372,54 @@ def test_bad_values_exit_2_in_one_line(tmp_path: Path) -> None:
     proc = run([*module_argv(), "configs", "--root", str(tmp_path), "--jobs", str(bad)])
     assert_one_line_error(proc)
     assert "line 1: not JSON" in proc.stderr
+
+
+# --- bad jobs files: a clear message, exit 2, no traceback ----------------------------------
+
+GOOD_JOB = {"build_environment": "linux-jammy-py3.10-gcc11", "test_config": "default"}
+
+
+def run_plan(jobs: Path, root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_torchci", "plan", "--jobs", str(jobs), "--root", str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        ("{not json", "line 2: not JSON"),
+        ('{"build_environment": "x"', "line 2: not JSON"),
+        ("[1, 2]", "line 2: a job must be a JSON object"),
+        ('{"test_config": "default"}', "line 2: build_environment must be a string"),
+        (
+            json.dumps({**GOOD_JOB, "shard": "two"}),
+            "line 2: shard must be a whole number, not 'two'",
+        ),
+        (json.dumps({**GOOD_JOB, "env": {"X": 1}}), "line 2: env must be an object of strings"),
+    ],
+)
+def test_cli_bad_job_line(tmp_path: Path, bad_line: str, message: str) -> None:
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(json.dumps(GOOD_JOB) + "\n" + bad_line + "\n")
+    proc = run_plan(jobs, tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ")
+    assert f"{jobs}, {message}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_missing_jobs_file_and_root(tmp_path: Path) -> None:
+    proc = run_plan(tmp_path / "missing.jsonl", tmp_path)
+    assert proc.returncode == 2
+    assert "missing.jsonl" in proc.stderr and "Traceback" not in proc.stderr
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(json.dumps(GOOD_JOB) + "\n")
+    proc = run_plan(jobs, tmp_path / "no-root")
+    assert proc.returncode == 2
+    assert "--root" in proc.stderr and "no such folder" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -17,7 +17,7 @@ import pytest
 from pytest_torchci import Job, load_suites, plan_job
 from pytest_torchci.plan.engine import _folders_made
 
-from .conftest import run_demo_config, toml_argv
+from ..conftest import run_demo_config, toml_argv
 
 SCRIPT = [sys.executable, "score.py"]
 

@@ -11,7 +11,7 @@ import pytest
 
 from pytest_torchci import Job, load_suites, plan_job
 
-MATRIX = Path(__file__).resolve().parents[2] / "shared" / "parity" / "ci_jobs.csv"
+MATRIX = Path(__file__).resolve().parents[3] / "shared" / "parity" / "ci_jobs.csv"
 
 
 def combos() -> list[tuple[str, str]]:
