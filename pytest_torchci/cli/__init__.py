@@ -358,9 +358,10 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # the reader went away (``| head``): say nothing more, on a stdout that is gone
+        # The reader took what it wanted and went away (``| head``): not a failure of
+        # ours, so exit 0 whether or not the pipe broke; say nothing on a stdout that is gone.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return 0
     except Exception as exc:
         if os.environ.get("TORCHCI_DEBUG"):
             raise

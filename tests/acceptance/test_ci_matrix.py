@@ -1,34 +1,61 @@
-"""Every (config, build environment) of PyTorch's CI job matrix collects, and every one
-of its calls has a suite. The matrix is read from ../shared/parity/ci_jobs.csv beside the
-repository when it is there (only the job list: not the traces)."""
+"""Every config the suite data knows collects on every kind of build, and every call of
+its plan has a suite. A real CI job matrix (a CSV with build_environment, test_config,
+shard and num_shards columns) can be given too: TORCHCI_CI_JOBS=FILE."""
 
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
 
 from pytest_torchci import Job, load_suites, plan_job
+from pytest_torchci.plan.configs import known_configs
 
-MATRIX = Path(__file__).resolve().parents[3] / "shared" / "parity" / "ci_jobs.csv"
+BUILDS = [
+    "linux-jammy-py3.10-gcc11",
+    "linux-jammy-cuda12.8-py3.10-gcc11",
+    "linux-jammy-rocm-n-py3",
+    "linux-jammy-xpu-n-py3",
+    "linux-jammy-py3-clang18-asan",
+]
+
+
+def jobs() -> list[dict[str, str]]:
+    """Each known config on each kind of build, unsharded and as shards 1 and 2 of 2;
+    and the rows of TORCHCI_CI_JOBS, where given."""
+    rows = [
+        {"test_config": c, "build_environment": b, "shard": k, "num_shards": n}
+        for c in known_configs(load_suites())
+        for b in BUILDS
+        for k, n in (("1", "1"), ("1", "2"), ("2", "2"))
+    ]
+    extra = os.environ.get("TORCHCI_CI_JOBS")
+    if extra:
+        with open(extra, newline="") as f:
+            rows += list(csv.DictReader(f))
+    return rows
 
 
 def combos() -> list[tuple[str, str]]:
-    if not MATRIX.is_file():
-        return []
-    with open(MATRIX, newline="") as f:
-        return sorted({(r["test_config"], r["build_environment"]) for r in csv.DictReader(f)})
-
-
-pytestmark = pytest.mark.skipif(not MATRIX.is_file(), reason=f"{MATRIX} is not there")
+    """Collection is the same code whatever the config (every plan is checked in-process
+    above): a spread of a dozen configs, each on a CUDA build, and the CI matrix's own
+    pairs where given."""
+    names = sorted({r["test_config"] for r in jobs()})
+    chosen = {(n, BUILDS[1]) for n in [*names[::6], "default"]}
+    extra = os.environ.get("TORCHCI_CI_JOBS")
+    if extra:
+        with open(extra, newline="") as f:
+            chosen |= {(r["test_config"], r["build_environment"]) for r in csv.DictReader(f)}
+    return sorted(chosen)
 
 
 def test_every_call_of_every_job_has_a_suite(tmp_path: Path) -> None:
     data = load_suites()
     (tmp_path / "test").mkdir()
-    with open(MATRIX, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = jobs()
+    assert len(rows) > 500
     for row in rows:
         job = Job(row["build_environment"], row["test_config"], row["shard"], row["num_shards"])
         plan = plan_job(data, job, tmp_path).plan

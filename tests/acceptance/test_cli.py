@@ -423,3 +423,21 @@ def test_cli_missing_jobs_file_and_root(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "--root" in proc.stderr and "no such folder" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_reader_that_stops_early_is_no_failure() -> None:
+    """`torchci configs | head -1`: the pipe breaks under the command; it stops quietly
+    with status 0 (whichever write hit the closed pipe)."""
+    for _ in range(3):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest_torchci", "configs"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.readline()
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        proc.stderr.close()
+        assert proc.wait(timeout=60) == 0, err
+        assert "Traceback" not in err and "internal error" not in err
