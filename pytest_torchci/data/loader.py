@@ -18,6 +18,7 @@ from typing import Any, cast
 from .bash import glob_match
 from .conditions import Condition, ConditionError, parse_condition
 from .model import Job, Role
+from .steps import Call, Step, StepError, parse_step
 from .toml import tomllib
 
 __all__ = [
@@ -56,34 +57,6 @@ class Trait:
         if self.kind == "regex":
             return re.search(self.pattern, value) is not None
         return glob_match(value, self.pattern)
-
-
-@dataclass(frozen=True)
-class Step:
-    """One statement of a suite's body. ``kind`` says which fields matter."""
-
-    kind: str
-    where: str
-    when: Condition | None = None
-    argv: tuple[str, ...] = ()
-    cwd: str | None = None
-    env: tuple[tuple[str, str], ...] = ()
-    allow_fail: bool = False
-    status_to: str | None = None
-    capture: str | None = None
-    retry: tuple[float, ...] = ()
-    stdin: str | None = None
-    stdout: str | None = None
-    expect_fail: bool = False
-    merge_stderr: bool = False
-    target: str = ""
-    args: tuple[str, ...] = ()
-    assign: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
-    names: tuple[str, ...] = ()
-    branches: tuple[tuple[Condition | None, tuple[Step, ...]], ...] = ()
-    items: tuple[str, ...] = ()
-    body: tuple[Step, ...] = ()
-    status: int = 1
 
 
 @dataclass(frozen=True)
@@ -229,147 +202,34 @@ class _Loader:
         return cond
 
     def steps(self, src: _Source, table: str, key: str, value: object) -> tuple[Step, ...]:
-        if not isinstance(value, list):
-            raise src.error(table, key, "must be a list of steps")
-        return tuple(self.step(src, table, f"{key}[{i}]", raw) for i, raw in enumerate(value))
-
-    _VERBS = (
-        "run", "call", "export", "set", "local", "unset", "unexport", "append",
-        "cd", "pushd", "popd", "native", "fail", "return", "choose", "for",
-    )  # fmt: skip
-    _ALLOWED: Mapping[str, frozenset[str]] = {
-        "run": frozenset(
-            {
-                "cwd",
-                "env",
-                "allow_fail",
-                "status_to",
-                "capture",
-                "retry",
-                "stdin",
-                "stdout",
-                "expect_fail",
-            }
-        ),
-        "call": frozenset({"args", "env", "allow_fail", "status_to", "retry"}),
-        "native": frozenset({"args", "capture"}),
-        "fail": frozenset({"status"}),
-        "for": frozenset({"in", "do"}),
-    }
+        return _StepReader(self, src, table).nested(key, value)
 
     def step(self, src: _Source, table: str, where: str, raw: object) -> Step:
-        if not isinstance(raw, dict):
-            raise src.error(table, where.split("[")[0], f"{where} must be a table")
-        verbs = [v for v in self._VERBS if v in raw]
-        if len(verbs) != 1:
-            if not verbs and set(raw) <= {"when"}:
-                raise src.error(table, where.split("[")[0], f"{where} has no action")
-            raise src.error(
-                table,
-                where.split("[")[0],
-                f"{where} must hold exactly one of {', '.join(self._VERBS)}; "
-                f"it holds {verbs or sorted(raw)}",
-            )
-        kind = verbs[0]
-        allowed = self._ALLOWED.get(kind, frozenset()) | {kind, "when"}
-        extra = sorted(set(raw) - allowed)
-        if extra:
-            raise src.error(
-                table, extra[0], f"{where}: unknown field {extra[0]!r} for a {kind!r} step"
-            )
-        when = self.condition(src, table, "when", raw["when"]) if "when" in raw else None
-        value = raw[kind]
-        fields: dict[str, Any] = {"kind": kind, "where": f"[{table}].{where}", "when": when}
-        if kind == "run":
-            fields["argv"] = _strs(src, table, "run", value)
-            if not fields["argv"]:
-                raise src.error(table, "run", f"{where}: empty command line")
-            if "cwd" in raw:
-                fields["cwd"] = _str(src, table, "cwd", raw["cwd"])
-            for opt in ("capture", "stdin", "stdout"):
-                if opt in raw:
-                    fields[opt] = _str(src, table, opt, raw[opt])
-            if "merge_stderr" in raw:
-                if not isinstance(raw["merge_stderr"], bool):
-                    raise src.error(
-                        table, "merge_stderr", f"{where}: merge_stderr is true or false"
-                    )
-                fields["merge_stderr"] = raw["merge_stderr"]
-            if "expect_fail" in raw:
-                if not isinstance(raw["expect_fail"], bool):
-                    raise src.error(table, "expect_fail", f"{where}: expect_fail is true or false")
-                fields["expect_fail"] = raw["expect_fail"]
-        elif kind == "call":
-            fields["target"] = _str(src, table, "call", value)
-            fields["args"] = _strs(src, table, "args", raw.get("args", []))
-        elif kind in ("export", "set", "local"):
-            if not isinstance(value, dict):
-                raise src.error(table, kind, f"{where} must be a table of variables")
-            assign: list[tuple[str, str | tuple[str, ...]]] = []
-            for name, v in value.items():
-                if isinstance(v, list):
-                    assign.append((name, _strs(src, table, kind, v)))
-                else:
-                    assign.append((name, _str(src, table, kind, v)))
-            fields["assign"] = tuple(assign)
-        elif kind == "append":
-            if not isinstance(value, dict):
-                raise src.error(table, kind, f"{where} must be a table of lists")
-            fields["assign"] = tuple((n, _strs(src, table, kind, v)) for n, v in value.items())
-        elif kind in ("unset", "unexport"):
-            fields["names"] = _strs(src, table, kind, value)
-        elif kind in ("cd", "pushd"):
-            fields["target"] = _str(src, table, kind, value)
-        elif kind == "popd":
-            if value is not True:
-                raise src.error(table, kind, f"{where}: popd must be true")
-        elif kind == "native":
-            fields["target"] = _str(src, table, "native", value)
-            fields["args"] = _strs(src, table, "args", raw.get("args", []))
-            if "capture" in raw:
-                fields["capture"] = _str(src, table, "capture", raw["capture"])
-        elif kind == "fail":
-            fields["target"] = _str(src, table, "fail", value)
-            status = raw.get("status", 1)
-            if isinstance(status, str):
-                fields["args"] = (status,)
-            elif not isinstance(status, int):
-                raise src.error(table, "status", f"{where}: status is an integer or a word")
-            else:
-                fields["status"] = status
-        elif kind == "return":
-            if not isinstance(value, (int, str)):
-                raise src.error(table, "return", f"{where}: return takes a status")
-            fields["target"] = str(value)
-        elif kind == "choose":
-            if not isinstance(value, list) or not value:
-                raise src.error(table, "choose", f"{where}: choose takes a list of branches")
-            branches = []
-            for i, br in enumerate(value):
-                if not isinstance(br, dict) or "steps" not in br or set(br) - {"when", "steps"}:
-                    raise src.error(table, "choose", f"{where}.choose[{i}] needs steps (and when)")
-                cond = self.condition(src, table, "when", br["when"]) if "when" in br else None
-                body = self.steps(src, table, f"{where}.choose[{i}].steps", br["steps"])
-                branches.append((cond, body))
-            fields["branches"] = tuple(branches)
-        elif kind == "for":
-            fields["target"] = _str(src, table, "for", value)
-            fields["items"] = _strs(src, table, "in", raw.get("in", []))
-            fields["body"] = self.steps(src, table, f"{where}.do", raw.get("do", []))
-        if kind in ("run", "call"):
-            if "env" in raw:
-                fields["env"] = _mapping(src, table, "env", raw["env"])
-            fields["allow_fail"] = bool(raw.get("allow_fail", False))
-            if "status_to" in raw:
-                fields["status_to"] = _str(src, table, "status_to", raw["status_to"])
-            if "retry" in raw:
-                r = raw["retry"]
-                if not isinstance(r, list) or not all(isinstance(x, (int, float)) for x in r):
-                    raise src.error(
-                        table, "retry", f"{where}: retry is a list of pauses in seconds"
-                    )
-                fields["retry"] = tuple(float(x) for x in r)
-        return Step(**fields)
+        return _StepReader(self, src, table).step(where, raw)
+
+
+@dataclass(frozen=True)
+class _StepReader:
+    """The loader as the step parsers see it (:class:`.steps.StepContext`): the steps of
+    one table of one file, their errors pointing at its lines."""
+
+    loader: _Loader
+    src: _Source
+    table: str
+
+    def condition(self, key: str, value: object) -> Condition:
+        return self.loader.condition(self.src, self.table, key, value)
+
+    def nested(self, where: str, value: object) -> tuple[Step, ...]:
+        if not isinstance(value, list):
+            raise self.src.error(self.table, where, "must be a list of steps")
+        return tuple(self.step(f"{where}[{i}]", raw) for i, raw in enumerate(value))
+
+    def step(self, where: str, raw: object) -> Step:
+        try:
+            return parse_step(self, raw, where, f"[{self.table}].{where}")
+        except StepError as exc:
+            raise self.src.error(self.table, exc.field, exc.message) from None
 
 
 def _read(path: Path) -> tuple[_Source, dict[str, Any]]:
@@ -405,35 +265,7 @@ def load_suites(directory: Path | None = None) -> SuiteData:
     for required in ("traits.toml", "routes.toml"):
         if required not in names:
             raise SuiteDataError(f"{directory}: {required} is missing")
-
-    src, doc = _read(directory / "traits.toml")
-    traits: dict[str, Trait] = {}
-    families: dict[str, str] = {}
-    for key in doc:
-        if key not in ("traits", "families"):
-            raise src.error(key, None, "unknown table (expected [traits.NAME] or [families])")
-    for name, raw in doc.get("traits", {}).items():
-        table = f"traits.{name}"
-        if not isinstance(raw, dict):
-            raise src.error(table, None, "must be a table")
-        extra = sorted(set(raw) - {"var", "glob", "regex", "help"})
-        if extra:
-            raise src.error(table, extra[0], f"unknown field {extra[0]!r}")
-        kinds = [k for k in ("glob", "regex") if k in raw]
-        if len(kinds) != 1 or "var" not in raw:
-            raise src.error(table, None, "needs var and exactly one of glob, regex")
-        pattern = _str(src, table, kinds[0], raw[kinds[0]])
-        if kinds[0] == "regex":
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise src.error(table, "regex", f"bad regular expression: {exc}") from None
-        traits[name] = Trait(
-            name, _str(src, table, "var", raw["var"]), pattern, kinds[0], str(raw.get("help", ""))
-        )
-    for name, text in doc.get("families", {}).items():
-        families[name] = _str(src, "families", name, text)
-
+    traits, families = _load_traits(directory / "traits.toml")
     loader = _Loader(traits)
     suites: dict[str, Suite] = {}
     routes: tuple[RouteRule, ...] = ()
@@ -462,6 +294,38 @@ def load_suites(directory: Path | None = None) -> SuiteData:
                 )
             suites[name] = _load_suite(loader, src, name, raw, families)
     return SuiteData(traits, suites, routes, prelude, preamble, families, str(directory))
+
+
+def _load_traits(path: Path) -> tuple[dict[str, Trait], dict[str, str]]:
+    """``traits.toml``: the traits, and the suite families."""
+    src, doc = _read(path)
+    traits: dict[str, Trait] = {}
+    families: dict[str, str] = {}
+    for key in doc:
+        if key not in ("traits", "families"):
+            raise src.error(key, None, "unknown table (expected [traits.NAME] or [families])")
+    for name, raw in doc.get("traits", {}).items():
+        table = f"traits.{name}"
+        if not isinstance(raw, dict):
+            raise src.error(table, None, "must be a table")
+        extra = sorted(set(raw) - {"var", "glob", "regex", "help"})
+        if extra:
+            raise src.error(table, extra[0], f"unknown field {extra[0]!r}")
+        kinds = [k for k in ("glob", "regex") if k in raw]
+        if len(kinds) != 1 or "var" not in raw:
+            raise src.error(table, None, "needs var and exactly one of glob, regex")
+        pattern = _str(src, table, kinds[0], raw[kinds[0]])
+        if kinds[0] == "regex":
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise src.error(table, "regex", f"bad regular expression: {exc}") from None
+        traits[name] = Trait(
+            name, _str(src, table, "var", raw["var"]), pattern, kinds[0], str(raw.get("help", ""))
+        )
+    for name, text in doc.get("families", {}).items():
+        families[name] = _str(src, "families", name, text)
+    return traits, families
 
 
 def _load_suite(
@@ -612,11 +476,10 @@ def check_references(data: SuiteData) -> list[str]:
 
     def walk(steps: Sequence[Step], where: str) -> None:
         for s in steps:
-            if s.kind == "call" and s.target not in data.suites:
-                problems.append(f"{s.where}: calls undefined suite {s.target!r}")
-            for _, body in s.branches:
+            if isinstance(s, Call) and s.function not in data.suites:
+                problems.append(f"{s.where}: calls undefined suite {s.function!r}")
+            for body in s.bodies():
                 walk(body, where)
-            walk(s.body, where)
 
     for suite in data.suites.values():
         walk(suite.steps, suite.where)

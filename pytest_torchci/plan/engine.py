@@ -5,6 +5,9 @@ planner's executor records the command and reports success; the item's executor 
 and reports its real exit status and output. Either way the engine keeps test.sh's state
 as bash would: exported and unexported variables (exports outlive the function that made
 them), ``local`` variables, the current folder, ``set -e``.
+
+Each step type of the data (:mod:`..data.steps`) has one handler here, an ``Engine``
+method registered with ``@_handles(Type)``; :meth:`Engine.run_step` looks it up by type.
 """
 
 from __future__ import annotations
@@ -16,13 +19,36 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from ..data.bash import split_words
-from ..data.conditions import ConditionError
-from ..data.loader import Step, Suite, SuiteData
+from ..data.conditions import Condition, ConditionError
+from ..data.loader import Suite, SuiteData
 from ..data.model import Command, Job
+from ..data.steps import (
+    Append,
+    Assign,
+    Call,
+    Cd,
+    Choose,
+    Export,
+    Fail,
+    For,
+    Local,
+    Native,
+    Popd,
+    Pushd,
+    Return,
+    Run,
+    Set,
+    Shift,
+    Step,
+    Unexport,
+    Unset,
+    Value,
+)
 from .natives import NATIVES, NativeContext, NativeError, call_native
+from .status import describe_status
 
 __all__ = [
     "CommandResult",
@@ -33,8 +59,6 @@ __all__ = [
     "State",
     "SuiteFailure",
 ]
-
-Value = str | tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -101,10 +125,17 @@ class State:
     frames: list[Frame] = field(default_factory=list)
     errexit: bool = True
     made: set[str] = field(default_factory=set)  # folders the job's commands made (planning)
+    out: list[str] | None = None  # inside `$(...)`: what the commands write to stdout
+
+    def print(self, text: str) -> None:
+        """Write to stdout: inside ``$(...)``, to the substitution's value."""
+        if self.out is not None:
+            self.out.append(text)
 
     def snapshot(self) -> State:
         """A copy that later changes to this state leave alone (values are immutable:
-        strings and tuples, so copying the containers is enough)."""
+        strings and tuples, so copying the containers is enough). Its stdout is the
+        terminal's, whatever this state's is."""
         return State(
             env=dict(self.env),
             globals=dict(self.globals),
@@ -125,6 +156,20 @@ _WHOLE_FN = re.compile(r"^@(?P<fn>[A-Za-z_]\w*)\((?P<fnargs>[^()]*)\)$")
 
 def _split_args(text: str) -> list[str]:
     return [] if not text.strip() else [a.strip() for a in text.split(",")]
+
+
+# Each step type's handler, an Engine method registered with @_handles(Type).
+_HANDLERS: dict[type[Step], Callable[[Engine, Any, State], int]] = {}
+_H = TypeVar("_H", bound=Callable[..., int])
+
+
+def _handles(*types: type[Step]) -> Callable[[_H], _H]:
+    def register(handler: _H) -> _H:
+        for t in types:
+            _HANDLERS[t] = handler
+        return handler
+
+    return register
 
 
 class Engine:
@@ -397,17 +442,17 @@ class Engine:
         trait = self.data.traits[name]
         return trait.matches(self.text(state, trait.var))
 
-    def check(self, state: State, step_when: object) -> bool:
-        if step_when is None:
+    def check(self, state: State, when: Condition | None) -> bool:
+        if when is None:
             return True
         try:
-            return bool(step_when.evaluate(_Resolver(self, state)))  # type: ignore[attr-defined]
+            return when.evaluate(_Resolver(self, state))
         except ConditionError as exc:
             raise SuiteFailure(str(exc)) from None
 
     # --- running --------------------------------------------------------------------
 
-    def command(self, state: State, step: Step) -> Command:
+    def command(self, state: State, step: Run) -> Command:
         argv = self.argv(state, step.argv)
         if not argv:
             raise SuiteFailure(f"{step.where}: the command line expanded to nothing")
@@ -429,6 +474,13 @@ class Engine:
                 continue
             status = self.run_step(step, state)
         return status
+
+    def run_step(self, step: Step, state: State) -> int:
+        """Run one step (its ``when`` already checked) by the handler of its type."""
+        handler = _HANDLERS.get(type(step))
+        if handler is None:
+            raise SuiteFailure(f"{step.where}: no handler for a {type(step).__name__} step")
+        return handler(self, step, state)
 
     def call(
         self,
@@ -466,121 +518,24 @@ class Engine:
     def suite(self, name: str) -> Suite | None:
         return self.data.suites.get(name)
 
-    def run_step(self, step: Step, state: State) -> int:
-        kind = step.kind
-        if kind == "run":
-            return self._run(step, state)
-        if kind == "call":
-            args = self.argv(state, step.args)
-            tolerant = step.allow_fail or step.status_to is not None
-            attempts = (0.0, *step.retry)
-            status = 0
-            for i, pause in enumerate(attempts):
-                if i:
-                    self.sleep(pause)
-                try:
-                    status = self.call(
-                        state, step.target, args, step.env,
-                        errexit=not tolerant and not step.retry,
-                    )  # fmt: skip
-                except SuiteFailure:
-                    if i + 1 < len(attempts):
-                        continue
-                    raise
-                if status == 0:
-                    break
-            if step.status_to is not None:
-                self.assign(state, step.status_to, str(status))
-                return 0
-            if status != 0 and not step.allow_fail and state.errexit:
-                raise SuiteFailure(f"{step.target} returned {status}", status)
-            return 0 if step.allow_fail else status
-        if kind in ("export", "set", "local"):
-            for name, value in step.assign:
-                if isinstance(value, tuple):
-                    expanded: Value = tuple(self.argv(state, value))
-                else:
-                    expanded = self.expand(state, value)
-                self.assign(state, name, expanded, how=kind)
-            return 0
-        if kind == "append":
-            for name, value in step.assign:
-                old = self.lookup(state, name)
-                base = old if isinstance(old, tuple) else tuple(split_words(old))
-                self.assign(state, name, base + tuple(self.argv(state, value)))
-            return 0
-        if kind == "unset":
-            for name in step.names:
-                self.unset(state, name)
-            return 0
-        if kind == "unexport":
-            for name in step.names:
-                self.unexport(state, name)
-            return 0
-        if kind in ("cd", "pushd"):
-            target = self.expand(state, step.target)
-            folder = self.relpath(state, target)
-            if not self.folder_present(state, folder):
-                return self._builtin_failed(state, f"{kind}: {target}: No such file or directory")
-            if kind == "pushd":
-                state.dirstack.append(state.cwd)
-            state.cwd = folder
-            return 0
-        if kind == "popd":
-            if not state.dirstack:
-                return self._builtin_failed(state, "popd: directory stack empty")
-            state.cwd = state.dirstack.pop()
-            return 0
-        if kind == "native":
-            args = [self.expand(state, a) for a in step.args]
-            try:
-                result = call_native(step.target, self.native_context(state), args)
-            except NativeError as exc:
-                raise SuiteFailure(str(exc)) from None
-            if step.capture:
-                self.assign(
-                    state, step.capture, tuple(result) if isinstance(result, list) else result
-                )
-            return 0
-        if kind == "fail":
-            status = step.status
-            if step.args:
-                raw = self.expand(state, step.args[0]).strip()
-                try:
-                    status = int(raw)
-                except ValueError:
-                    raise SuiteFailure(f"{step.where}: exit {raw!r} is not a status") from None
-            raise ScriptExit(self.expand(state, step.target), status)
-        if kind == "return":
-            raw = self.expand(state, step.target).strip() or "0"
-            try:
-                raise _Return(int(raw))
-            except ValueError:
-                raise SuiteFailure(f"{step.where}: return {raw!r} is not a status") from None
-        if kind == "choose":
-            for cond, body in step.branches:
-                if self.check(state, cond):
-                    return self.run_steps(body, state)
-            return 0
-        if kind == "for":
-            status = 0
-            for item in self.argv(state, step.items):
-                self.assign(state, step.target, item)
-                status = self.run_steps(step.body, state)
-            return status
-        raise SuiteFailure(f"{step.where}: unknown step kind {kind!r}")
+    # --- one handler per step type ---------------------------------------------------
 
-    def _run(self, step: Step, state: State) -> int:
+    @_handles(Run)
+    def _run(self, step: Run, state: State) -> int:
         command = self.command(state, step)
         if self.planning:
             for made in _folders_made(command.argv):
                 state.made.add(self.relpath(State(cwd=command.cwd), made))
+        # Inside `$(...)` what the command writes is the substitution's value.
+        printing = state.out is not None and step.capture is None and step.stdout is None
         attempts = (0.0, *step.retry)
         result = CommandResult(0)
         for i, pause in enumerate(attempts):
             if i:
                 self.sleep(pause)
-            result = self.executor(command, capture=step.capture is not None)
+            result = self.executor(command, capture=step.capture is not None or printing)
+            if printing:
+                state.print(result.output)
             if result.returncode == 0:
                 break
         if step.capture is not None:
@@ -605,6 +560,163 @@ class Engine:
                 )
             return result.returncode
         return 0 if step.allow_fail else result.returncode
+
+    @_handles(Call)
+    def _call(self, step: Call, state: State) -> int:
+        args = self.argv(state, step.args)
+        if step.capture is None:
+            status = self._call_retrying(step, state, args)
+        else:
+            status = self._call_captured(step, state, args, step.capture)
+        if step.status_to is not None:
+            self.assign(state, step.status_to, str(status))
+            return 0
+        if status != 0 and not step.allow_fail and state.errexit:
+            raise SuiteFailure(f"{step.function} returned {status}", status)
+        return 0 if step.allow_fail else status
+
+    def _call_retrying(self, step: Call, state: State, args: Sequence[str]) -> int:
+        tolerant = step.allow_fail or step.status_to is not None
+        attempts = (0.0, *step.retry)
+        status = 0
+        for i, pause in enumerate(attempts):
+            if i:
+                self.sleep(pause)
+            try:
+                status = self.call(
+                    state, step.function, args, step.env,
+                    errexit=not tolerant and not step.retry,
+                )  # fmt: skip
+            except SuiteFailure:
+                if i + 1 < len(attempts):
+                    continue
+                raise
+            if status == 0:
+                break
+        return status
+
+    def _call_captured(self, step: Call, state: State, args: Sequence[str], var: str) -> int:
+        """``VAR=$(function args)``: the function runs in a subshell (what it changes of
+        the shell's state stays there; the folders its commands made stay made), and what
+        it writes to stdout, less the trailing newlines, becomes VAR.
+
+        bash clears ``set -e`` in a subshell; the subshell here keeps the caller's, so
+        that a failing command inside names itself. The functions captured are single
+        commands, for which the two agree: the assignment fails as the command did.
+        """
+        subshell = state.snapshot()
+        subshell.out = []
+        try:
+            status = self._call_retrying(step, subshell, args)
+        finally:
+            state.made |= subshell.made
+        self.assign(state, var, "".join(subshell.out).rstrip("\n"))
+        return status
+
+    @_handles(Export, Set, Local)
+    def _assign(self, step: Assign, state: State) -> int:
+        for name, value in step.values:
+            if isinstance(value, tuple):
+                expanded: Value = tuple(self.argv(state, value))
+            else:
+                expanded = self.expand(state, value)
+            self.assign(state, name, expanded, how=step.verb)
+        return 0
+
+    @_handles(Append)
+    def _append(self, step: Append, state: State) -> int:
+        for name, value in step.values:
+            old = self.lookup(state, name)
+            base = old if isinstance(old, tuple) else tuple(split_words(old))
+            self.assign(state, name, base + tuple(self.argv(state, value)))
+        return 0
+
+    @_handles(Unset)
+    def _unset(self, step: Unset, state: State) -> int:
+        for name in step.names:
+            self.unset(state, name)
+        return 0
+
+    @_handles(Unexport)
+    def _unexport(self, step: Unexport, state: State) -> int:
+        for name in step.names:
+            self.unexport(state, name)
+        return 0
+
+    @_handles(Cd, Pushd)
+    def _change_folder(self, step: Cd | Pushd, state: State) -> int:
+        target = self.expand(state, step.folder)
+        folder = self.relpath(state, target)
+        if not self.folder_present(state, folder):
+            return self._builtin_failed(state, f"{step.verb}: {target}: No such file or directory")
+        if isinstance(step, Pushd):
+            state.dirstack.append(state.cwd)
+        state.cwd = folder
+        return 0
+
+    @_handles(Popd)
+    def _popd(self, step: Popd, state: State) -> int:
+        if not state.dirstack:
+            return self._builtin_failed(state, "popd: directory stack empty")
+        state.cwd = state.dirstack.pop()
+        return 0
+
+    @_handles(Native)
+    def _native_step(self, step: Native, state: State) -> int:
+        args = [self.expand(state, a) for a in step.args]
+        try:
+            result = call_native(step.function, self.native_context(state), args)
+        except NativeError as exc:
+            raise SuiteFailure(str(exc)) from None
+        if step.capture:
+            self.assign(state, step.capture, tuple(result) if isinstance(result, list) else result)
+        elif state.out is not None:
+            state.print(" ".join(result) if isinstance(result, list) else result)
+        return 0
+
+    @_handles(Fail)
+    def _fail(self, step: Fail, state: State) -> int:
+        status = step.status
+        if isinstance(status, str):
+            raw = self.expand(state, status).strip()
+            try:
+                status = int(raw)
+            except ValueError:
+                raise SuiteFailure(f"{step.where}: exit {raw!r} is not a status") from None
+        raise ScriptExit(self.expand(state, step.message), status)
+
+    @_handles(Return)
+    def _return(self, step: Return, state: State) -> int:
+        raw = self.expand(state, step.status).strip() or "0"
+        try:
+            raise _Return(int(raw))
+        except ValueError:
+            raise SuiteFailure(f"{step.where}: return {raw!r} is not a status") from None
+
+    @_handles(Choose)
+    def _choose(self, step: Choose, state: State) -> int:
+        for branch in step.branches:
+            if self.check(state, branch.when):
+                return self.run_steps(branch.steps, state)
+        return 0
+
+    @_handles(For)
+    def _for(self, step: For, state: State) -> int:
+        status = 0
+        for item in self.argv(state, step.items):
+            self.assign(state, step.var, item)
+            status = self.run_steps(step.body, state)
+        return status
+
+    @_handles(Shift)
+    def _shift(self, step: Shift, state: State) -> int:
+        """``shift N``: more than there are fails, as bash's does, and shifts nothing."""
+        args = state.frames[-1].args if state.frames else ()
+        if step.count > len(args):
+            return self._builtin_failed(state, f"shift: {step.count}: shift count out of range")
+        if state.frames:
+            state.frames[-1].args = args[step.count :]
+        return 0
 
 
 _MISSING = object()
@@ -657,8 +769,6 @@ class _Resolver:
 
 
 def _describe_failure(command: Command, result: CommandResult) -> str:
-    from ..run.processes import describe_status
-
     return (
         f"command {' '.join(command.argv)!r} {describe_status(result.returncode, result.timed_out)}"
     )

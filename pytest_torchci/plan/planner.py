@@ -107,95 +107,127 @@ def plan_job(
     ``query`` runs the commands whose output the script reads; without it they answer
     nothing, as stubs would.
     """
-    recorder = Recorder(query)
-    engine = Engine(data, job, root, recorder, base_env=base_env, planning=True)
-    state = State()
-    error: str | None = None
-    prelude_entry = RouteEntry(
-        where="prelude.toml", inline="prelude", role="setup", steps=data.prelude
-    )
-    try:
-        run_entry(engine, prelude_entry, state, ())
-    except SuiteFailure as exc:
-        error = f"prelude: {exc.message}"
-    prelude_commands = recorder.take()
-    prelude_notes = engine.take_notes()
-    # Only the prelude's questions are asked of the machine: what a suite reads later
-    # (`git status`) depends on what ran before it, so it is read when the suite runs.
-    recorder.query = None
-    base = engine.base
+    planning = _Planning(data, job, root, base_env, query)
+    planning.prelude()
+    rule = match_route(planning.engine, planning.state, data.routes) if not planning.error else None
+    if rule is None and planning.error is None:
+        planning.error = "no dispatch branch matched"
+    if rule is not None:
+        for entry in (*(data.preamble if rule.preamble else ()), *rule.entries):
+            if planning.error is not None or planning.entry(entry):
+                break
+    before = 1 if data.prelude else 0  # the prelude's own step
+    if rule is not None and rule.phase == "prelude":
+        before = len(planning.steps)  # a call test.sh makes before its dispatch chain
+    steps = planning.steps
+    plan = Plan(
+        job, str(root), planning.job_env, tuple(steps[before:]), planning.error,
+        tuple(steps[:before]),
+    )  # fmt: skip
+    return JobPlan(plan, tuple(planning.units), rule, planning.job_env)
 
-    def norm(env: Mapping[str, str | None]) -> dict[str, str | None]:
+
+class _Planning:
+    """One job being planned: test.sh's state as the dispatch chain walks on, and the
+    steps and units recorded so far."""
+
+    def __init__(
+        self,
+        data: SuiteData,
+        job: Job,
+        root: Path,
+        base_env: Mapping[str, str] | None,
+        query: Executor | None,
+    ) -> None:
+        self.data = data
+        self.recorder = Recorder(query)
+        self.engine = Engine(data, job, root, self.recorder, base_env=base_env, planning=True)
+        self.state = State()
+        self.error: str | None = None
+        self.job_env: dict[str, str | None] = {}
+        self.units: list[Unit] = []
+        self.steps: list[PlanStep] = []
+        self.names: dict[str, int] = {}
+
+    def norm(self, env: Mapping[str, str | None]) -> dict[str, str | None]:
         """Drop what equals the environment the job starts from."""
+        base = self.engine.base
         return {
             k: v
             for k, v in env.items()
             if not (v is None and k not in base) and not (v is not None and base.get(k) == v)
         }
 
-    job_env = norm(state.env)
-    units: list[Unit] = []
-    steps: list[PlanStep] = []
-    if data.prelude:
-        prelude_step = PlanStep(
+    def prelude(self) -> None:
+        """test.sh's prelude: the job's environment, and a setup step of its commands."""
+        entry = RouteEntry(
+            where="prelude.toml", inline="prelude", role="setup", steps=self.data.prelude
+        )
+        try:
+            run_entry(self.engine, entry, self.state, ())
+        except SuiteFailure as exc:
+            self.error = f"prelude: {exc.message}"
+        commands = self.recorder.take()
+        notes = self.engine.take_notes()
+        # Only the prelude's questions are asked of the machine: what a suite reads later
+        # (`git status`) depends on what ran before it, so it is read when the suite runs.
+        self.recorder.query = None
+        self.job_env = self.norm(self.state.env)
+        if not self.data.prelude:
+            return
+        step = PlanStep(
             call=None,
             args=(),
             role="setup",
             nodeid=None,
             env={},
             commands=tuple(
-                dataclasses.replace(c, env=env_delta(norm(c.env), job_env))
-                for c in prelude_commands
+                dataclasses.replace(c, env=env_delta(self.norm(c.env), self.job_env))
+                for c in commands
             ),
-            notes=prelude_notes,
+            notes=notes,
         )
-        steps.append(prelude_step)
-        units.append(Unit(0, "prelude", prelude_entry, None, "setup", State(), prelude_step))
-    rule = match_route(engine, state, data.routes) if error is None else None
-    names: dict[str, int] = {}
-    if rule is None and error is None:
-        error = "no dispatch branch matched"
-    entries: tuple[RouteEntry, ...] = ()
-    if rule is not None:
-        entries = (*(data.preamble if rule.preamble else ()), *rule.entries)
-    for entry in entries:
-        if error is not None:
-            break
+        self.steps.append(step)
+        self.units.append(Unit(0, "prelude", entry, None, "setup", State(), step))
+
+    def _name(self, entry: RouteEntry, args: tuple[str, ...]) -> str:
+        """The unit's name; a repeated one gets ``#2``, ``#3``..."""
+        name = unit_name(entry, args)
+        if name in self.names:
+            self.names[name] += 1
+            return f"{name}#{self.names[name]}"
+        self.names[name] = 1
+        return name
+
+    def entry(self, entry: RouteEntry) -> bool:
+        """Plan one entry of the chosen branch; True: test.sh ends here."""
+        engine, state = self.engine, self.state
         try:
             if not engine.check(state, entry.when):
-                continue
+                return False
             if entry.call is None and entry.inline is None:
                 engine.run_steps(entry.steps, state)
-                if entry.exit is not None:
-                    break
-                continue
+                return entry.exit is not None
             start = state.snapshot()
             args = tuple(engine.argv(state, entry.args))
             prefix = {k: engine.expand(state, v) for k, v in entry.env}
         except SuiteFailure as exc:
-            error = f"{entry.where}: {exc.message}"
-            break
-        suite = data.suites.get(entry.call) if entry.call else None
+            self.error = f"{entry.where}: {exc.message}"
+            return True
+        suite = self.data.suites.get(entry.call) if entry.call else None
         role: Role = entry.role or (suite.role if suite else "test")
-        name = unit_name(entry, args)
-        if name in names:
-            names[name] += 1
-            name = f"{name}#{names[name]}"
-        else:
-            names[name] = 1
+        name = self._name(entry, args)
         stop = False
         try:
             run_entry(engine, entry, state, args)
         except ScriptExit as exc:
             stop = True
             if exc.status != 0:
-                error = f"{name}: exit {exc.status}: {exc.message}"
+                self.error = f"{name}: exit {exc.status}: {exc.message}"
         except SuiteFailure as exc:
-            error = f"{name}: {exc.message}"
-        commands = recorder.take()
-        notes = engine.take_notes()
-        step_env = env_delta(norm({**start.env, **prefix}), job_env)
-        outer = {**job_env, **step_env}
+            self.error = f"{name}: {exc.message}"
+        step_env = env_delta(self.norm({**start.env, **prefix}), self.job_env)
+        outer = {**self.job_env, **step_env}
         step = PlanStep(
             call=entry.call,
             args=args,
@@ -203,19 +235,14 @@ def plan_job(
             nodeid=f"{NODE_PREFIX}::{name}" if role == "test" else None,
             env=step_env,
             commands=tuple(
-                dataclasses.replace(c, env=env_delta(norm(c.env), outer)) for c in commands
+                dataclasses.replace(c, env=env_delta(self.norm(c.env), outer))
+                for c in self.recorder.take()
             ),
-            notes=notes,
+            notes=engine.take_notes(),
         )
-        steps.append(step)
-        units.append(Unit(len(units), name, entry, suite, role, start, step))
-        if entry.exit is not None or stop:
-            break  # `exit` ends test.sh, whatever called it
-    before = 1 if data.prelude else 0  # the prelude's own step
-    if rule is not None and rule.phase == "prelude":
-        before = len(steps)  # a call test.sh makes before its dispatch chain
-    plan = Plan(job, str(root), job_env, tuple(steps[before:]), error, tuple(steps[:before]))
-    return JobPlan(plan, tuple(units), rule, job_env)
+        self.steps.append(step)
+        self.units.append(Unit(len(self.units), name, entry, suite, role, start, step))
+        return entry.exit is not None or stop  # `exit` ends test.sh, whatever called it
 
 
 def run_entry(engine: Engine, entry: RouteEntry, state: State, args: Sequence[str]) -> int:

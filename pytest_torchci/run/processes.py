@@ -23,6 +23,7 @@ from typing import IO, TextIO
 
 from ..data.model import Command
 from ..plan.engine import CommandResult
+from ..plan.status import describe_status
 from .reaper import (
     CANCEL_GRACE,
     COOKIE_VARIABLE,
@@ -51,23 +52,6 @@ __all__ = [
 
 GRACE_SECONDS = (5.0, 5.0)  # SIGINT -> SIGTERM, SIGTERM -> SIGKILL
 TAIL_LINES = 50
-
-
-def describe_status(returncode: int, timed_out: bool = False, timeout: float | None = None) -> str:
-    """Say how a process ended, the way a person reads it."""
-    if timed_out:
-        return f"timed out after {timeout:g} s" if timeout else "timed out"
-    if returncode < 0:
-        signum = -returncode
-        try:
-            name = signal.Signals(signum).name
-        except ValueError:
-            name = f"signal {signum}"
-        text = f"was killed by {name} (signal {signum})"
-        if signum == signal.SIGKILL:
-            text += "; if nothing here sent it, the kernel's out-of-memory killer may have"
-        return text
-    return f"exited with status {returncode}"
 
 
 def child_env(base: Mapping[str, str], delta: Mapping[str, str | None]) -> dict[str, str]:

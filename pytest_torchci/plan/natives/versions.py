@@ -1,73 +1,14 @@
-"""Native value functions for the misc suites (registered with :func:`natives.native`).
-
-What the python, distributed and inductor suites compute in test.sh with ``awk``,
-``sort -V``, ``mktemp``, ``ls`` or parameter expansion, written in Python.
-"""
+"""Natives that order versions: GNU ``sort -V`` (gnulib's ``filevercmp``), for
+``echo -e "A\\nB" | sort -V | head -n1``."""
 
 from __future__ import annotations
 
 import functools
-import glob as _glob
-import os
 import re
-import tempfile
 
-from . import NativeContext, NativeError, native
+from .registry import NativeContext, native
 
 __all__: list[str] = []
-
-
-@native("mktemp_file")
-def _mktemp_file(ctx: NativeContext, prefix: str = "tmp.") -> str:
-    """``$(mktemp)``: a new empty file in the temporary folder (a placeholder when planning)."""
-    if ctx.planning:
-        return os.path.join(tempfile.gettempdir(), f"{prefix}XXXXXXXXXX")
-    fd, path = tempfile.mkstemp(prefix=prefix)
-    os.close(fd)
-    return path
-
-
-@native("sum_first_column")
-def _sum_first_column(ctx: NativeContext, path: str) -> str:
-    """``awk '{s+=$1} END {print s+0}' FILE``: the sum of each line's first field.
-
-    A field that is not a number counts as its leading numeric part (awk's rule), or 0.
-    A file that cannot be read fails as awk does; when planning, it counts as empty.
-    """
-    try:
-        text = ctx.path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        if ctx.planning:
-            return "0"
-        raise NativeError(f"awk: cannot open {path!r}") from None
-    total = 0.0
-    for line in text.splitlines():
-        fields = line.split()
-        if not fields:
-            continue
-        m = re.match(r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)", fields[0])
-        if m:
-            total += float(m.group(0))
-    return str(int(total)) if total.is_integer() else f"{total:.6g}"
-
-
-@native("any_match")
-def _any_match(ctx: NativeContext, pattern: str) -> str:
-    """``ls PATTERN 1>/dev/null 2>&1`` as a test: ``1`` when anything matches the glob."""
-    return "1" if _glob.glob(pattern, root_dir=ctx.cwd) else ""
-
-
-@native("strip")
-def _strip(ctx: NativeContext, value: str, prefix: str, suffix: str = "") -> str:
-    """``${VALUE#PREFIX}``, then ``%SUFFIX``, each with a literal PREFIX and SUFFIX."""
-    if prefix and value.startswith(prefix):
-        value = value[len(prefix) :]
-    if suffix and value.endswith(suffix):
-        value = value[: -len(suffix)]
-    return value
-
-
-# --- sort -V ------------------------------------------------------------------------------
 
 _SUFFIX = re.compile(r"(?:\.[A-Za-z~][A-Za-z0-9~]*)*$")
 
