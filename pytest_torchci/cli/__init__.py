@@ -6,6 +6,8 @@ Subcommands: ``plan`` (one plan a line, schema 1, for JSON lines of jobs), ``val
 ``configs`` (the TEST_CONFIGs the suite data knows, their dispatch branches and builds)
 and ``suites-table`` (the generated table of suites). ``torchci-plan`` and
 ``torchci-validate`` are the old names of ``torchci plan`` and ``torchci validate``.
+
+The top layer: may import every other (it is what a user runs); nothing imports it.
 """
 
 from __future__ import annotations

@@ -123,4 +123,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
     return 0 if all(r.agree for r in results) else 1
-

@@ -1,56 +1,71 @@
 """The collection tree of a torchci run: one item per test call of the job's route.
 
 ``JobDirectory`` stands in for the root folder so that nothing else is collected;
-``JobFile`` (node id ``torchci``) yields a :class:`SuiteItem` per test call.
+``JobFile`` (node id ``torchci``) yields a :class:`SuiteItem` per test call. The run
+they belong to (:class:`.session.Runtime`) is handed down to each of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
 from ..plan.planner import NODE_PREFIX, Unit
+from ..run.failure import SuiteError
 
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr
 
-    from .session import Runtime
+__all__ = ["ItemRuntime", "JobDirectory", "JobFile", "SuiteItem"]
 
-__all__ = ["JobDirectory", "JobFile", "SuiteItem"]
+
+class ItemRuntime(Protocol):
+    """What the collection tree asks of the run."""
+
+    def shard_units(self) -> list[Unit]: ...
+
+    def item_markers(self, unit: Unit) -> list[str | pytest.MarkDecorator]: ...
+
+    def run_setups(self, item: SuiteItem) -> None: ...
+
+    def run_item(self, item: SuiteItem) -> None: ...
 
 
 class JobDirectory(pytest.Directory):
     """The root folder, in torchci mode: it holds the job and nothing else."""
 
+    def __init__(self, *, runtime: ItemRuntime, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.runtime = runtime
+
     def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
-        return [JobFile.from_parent(self, path=self.path / NODE_PREFIX)]
+        return [JobFile.from_parent(self, path=self.path / NODE_PREFIX, runtime=self.runtime)]
 
 
 class JobFile(pytest.File):
     """The job: its test calls in the dispatch chain's order."""
 
-    def collect(self) -> Iterator[SuiteItem]:
-        from .session import runtime_of
+    def __init__(self, *, runtime: ItemRuntime, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.runtime = runtime
 
-        runtime = runtime_of(self.config)
-        for unit in runtime.shard_units():
+    def collect(self) -> Iterator[SuiteItem]:
+        for unit in self.runtime.shard_units():
             if unit.role == "test":
-                yield SuiteItem.from_parent(self, name=unit.name, unit=unit, runtime=runtime)
+                yield SuiteItem.from_parent(self, name=unit.name, unit=unit, runtime=self.runtime)
 
 
 class SuiteItem(pytest.Item):
     """One call of test.sh's dispatch chain (a suite), run as test.sh would run it."""
 
-    def __init__(self, *, unit: Unit, runtime: Runtime, **kwargs: Any) -> None:
+    def __init__(self, *, unit: Unit, runtime: ItemRuntime, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.unit = unit
         self.runtime = runtime
-        for name in runtime.markers_for(unit):
-            self.add_marker(name)
-        for mark in runtime.placement.markers(unit):
+        for mark in runtime.item_markers(unit):
             self.add_marker(mark)
 
     @property
@@ -66,8 +81,6 @@ class SuiteItem(pytest.Item):
     def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
     ) -> str | TerminalRepr:
-        from .session import SuiteError
-
         if isinstance(excinfo.value, SuiteError):
             return excinfo.value.render()
         return super().repr_failure(excinfo)

@@ -9,7 +9,7 @@ lease is taken from the item's markers when it runs.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -18,39 +18,18 @@ import pytest
 
 from ..devices.discovery import Host, discover
 from ..devices.leases import Lease, LeaseError, LeaseManager, Need
+from ..devices.needs import unit_need
 from ..plan.planner import Unit
+from ..run.timeline import Span, Timeline
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from ..run.timeline import Timeline
     from .items import SuiteItem
 
-__all__ = ["MISSING_DEVICES", "Placement", "job_kind", "unit_need"]
+__all__ = ["MISSING_DEVICES", "Placement"]
 
 # The user property of an item the host cannot run: why (the controller counts them).
 MISSING_DEVICES = "torchci_missing_devices"
-
-KINDS_BY_PRIORITY = ("rocm", "xpu", "cuda")
-
-
-def job_kind(traits: Sequence[str]) -> str | None:
-    """The kind of device a build with these traits uses (None: a CPU build)."""
-    return next((kind for kind in KINDS_BY_PRIORITY if kind in traits), None)
-
-
-def unit_need(unit: Unit, kind: str | None) -> tuple[int, tuple[str, ...]]:
-    """(device count, hardware) of a test unit on a ``kind`` build; -1 is all of them."""
-    suite = unit.suite
-    if suite is None or unit.role != "test":
-        return 0, ()
-    count = 0
-    if kind is not None:
-        count = (
-            suite.devices
-            if suite.devices is not None
-            else (-1 if suite.family == "distributed" else 1)
-        )
-    return count, tuple(suite.hardware)
 
 
 @dataclass
@@ -111,7 +90,7 @@ class Placement:
         if reason is None:
             return
         reason += f"; the host has {host.describe()} ({host.source})"
-        # The controller counts these for its summary line (see plugin._Reporter).
+        # The controller counts these for its summary line (see reporting.RunSummary).
         item.user_properties.append((MISSING_DEVICES, reason))
         why = self.settings.require_devices
         if why is not None:
@@ -160,8 +139,6 @@ class Placement:
         if problem is not None:
             pytest.fail(problem, pytrace=False)
         if notes and self.timeline is not None:
-            from ..run.timeline import Span
-
             self.timeline.add(
                 Span(item.name, "lease-wait", worker, asked, time.time(), "waited", detail=notes[0])
             )

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ..scale.durations import DurationsError, read_durations, write_store
+
 __all__ = ["Progress", "SuiteRecord"]
 
 
@@ -132,8 +134,6 @@ class Progress:
         }
 
     def store(self, path: Path) -> None:
-        from ..scale.durations import DurationsError, read_durations, write_store
-
         known: dict[str, float] = {}
         if path.is_file():
             try:

@@ -21,15 +21,12 @@ __all__ = ["SuiteScheduling"]
 class SuiteScheduling(LoadScheduling):  # type: ignore[misc]
     """``LoadScheduling`` with a round-robin start and one-item refills."""
 
-    def __init__(self, config: pytest.Config, log: Any = None) -> None:
+    def __init__(
+        self, config: pytest.Config, log: Any = None, expected: dict[str, float] | None = None
+    ) -> None:
         super().__init__(config, log)
         self.maxschedchunk = 1
-        self.expected: dict[str, float] = {}
-        from .session import RUNTIME_KEY
-
-        runtime = config.stash.get(RUNTIME_KEY, None)
-        if runtime is not None:
-            self.expected = runtime.expected_durations()
+        self.expected: dict[str, float] = expected or {}  # suite -> its expected seconds
 
     def _seconds(self, index: int) -> float:
         nodeid = self.collection[index] if self.collection else ""

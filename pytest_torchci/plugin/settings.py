@@ -17,6 +17,7 @@ import pytest
 from ..devices.discovery import DeviceSpecError, Host, parse_device_spec
 from ..plan.jobs import parse_shard as parse_shard_text
 from ..plan.jobs import whole_number
+from ..run.statedir import UnsafeFolderError, check_shared_folder, private_folder
 
 __all__ = ["Settings", "parse_shard", "resolve_settings"]
 
@@ -82,8 +83,6 @@ def _lock_folders(config: pytest.Config, env: Mapping[str, str]) -> tuple[Path, 
     """The private state folder (made 0700, or checked) and the shared lock folder, if
     one is given: option, then environment variable (then ini for the shared one; a
     relative path there is relative to the ini file's folder)."""
-    from ..run.statedir import UnsafeFolderError, check_shared_folder, private_folder
-
     here = Path(config.invocation_params.dir)
 
     def given(option: str, variable: str) -> tuple[str | None, str]:
@@ -135,80 +134,22 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
     test_config = str(opt("torchci_config"))
     if not test_config.strip():
         raise pytest.UsageError("--torchci-config: the config name is empty")
-
     build_env = opt("torchci_build_env")
     if build_env is None:
         build_env = env.get("BUILD_ENVIRONMENT", "")
-
-    shard_opt = opt("torchci_shard")
-    if shard_opt is not None:
-        shard, num = parse_shard(shard_opt, f"--torchci-shard {shard_opt}")
-    else:
-        raw_n = env.get("SHARD_NUMBER", "") or "1"
-        raw_m = env.get("NUM_TEST_SHARDS", "") or "1"
-        n = _whole_number(
-            raw_n, f"SHARD_NUMBER={raw_n} (environment)", "the shard number", allow_zero=True
-        )
-        m = _whole_number(
-            raw_m, f"NUM_TEST_SHARDS={raw_m} (environment)", "the shard count", allow_zero=False
-        )
-        if n > m:
-            raise pytest.UsageError(
-                f"SHARD_NUMBER={raw_n} and NUM_TEST_SHARDS={raw_m} (environment): "
-                f"shard {n} is past the shard count {m}"
-            )
-        shard, num = str(n), str(m)
-
-    root_opt = opt("torchci_root")
-    root_source = "--torchci-root"
-    if root_opt is None and env.get("PYTORCH_ROOT"):
-        root_opt, root_source = env["PYTORCH_ROOT"], "PYTORCH_ROOT (environment)"
-    root = Path(root_opt) if root_opt else Path(config.invocation_params.dir)
-    if not root.is_absolute():
-        root = Path(config.invocation_params.dir) / root
-    if not root.is_dir():
-        raise pytest.UsageError(
-            f"{root_source} {root_opt}: no such folder (the PyTorch checkout to run in)"
-        )
-    root = root.resolve()
-
-    plan_opt = opt("torchci_plan")
-    plan_file = Path(plan_opt) if plan_opt else None
-    if plan_file is not None and not plan_file.is_absolute():
-        plan_file = Path(config.invocation_params.dir) / plan_file
-    if plan_file is not None and not plan_file.parent.is_dir():
-        raise pytest.UsageError(
-            f"--torchci-plan {plan_opt}: the folder {plan_file.parent} does not exist"
-        )
-
-    suites_opt = opt("torchci_suites")
-    suites_dir = None
-    if suites_opt:
-        suites_dir = Path(suites_opt)
-        if not suites_dir.is_absolute():
-            suites_dir = Path(config.invocation_params.dir) / suites_dir
-        if not suites_dir.is_dir():
-            raise pytest.UsageError(f"--torchci-suites {suites_opt}: no such folder")
-
+    shard, num = _shard(config, env)
+    root = _root(config, env)
+    plan_file = _plan_file(config)
+    suites_dir = _suites_dir(config)
     log_opt = opt("torchci_log_dir")
     log_dir = Path(log_opt) if log_opt else root / "test" / "test-reports" / "torchci-logs"
     if not log_dir.is_absolute():
         log_dir = Path(config.invocation_params.dir) / log_dir
-
     lock_dir, shared_lock_dir = _lock_folders(config, env)
     slots = opt("torchci_slots_per_device")
     if slots is not None and slots < 1:
         raise pytest.UsageError(f"--torchci-slots-per-device {slots}: must be at least 1")
-
-    durations = []
-    for raw in opt("torchci_durations") or []:
-        path = Path(raw)
-        if not path.is_absolute():
-            path = Path(config.invocation_params.dir) / path
-        if not path.is_file():
-            raise pytest.UsageError(f"--torchci-durations {raw}: no such file")
-        durations.append(path)
-
+    durations = _durations(config)
     return Settings(
         config=test_config,
         build_environment=str(build_env),
@@ -223,10 +164,83 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         shared_lock_dir=shared_lock_dir,
         require_devices=_require_devices(config, env),
         slots_per_device=slots or 1,
-        durations=tuple(durations),
+        durations=durations,
         suites_dir=suites_dir,
         log_dir=log_dir,
     )
+
+
+def _shard(config: pytest.Config, env: Mapping[str, str]) -> tuple[str, str]:
+    """--torchci-shard, else SHARD_NUMBER and NUM_TEST_SHARDS, else 1/1."""
+    shard_opt = config.getoption("torchci_shard")
+    if shard_opt is not None:
+        return parse_shard(shard_opt, f"--torchci-shard {shard_opt}")
+    raw_n = env.get("SHARD_NUMBER", "") or "1"
+    raw_m = env.get("NUM_TEST_SHARDS", "") or "1"
+    n = _whole_number(
+        raw_n, f"SHARD_NUMBER={raw_n} (environment)", "the shard number", allow_zero=True
+    )
+    m = _whole_number(
+        raw_m, f"NUM_TEST_SHARDS={raw_m} (environment)", "the shard count", allow_zero=False
+    )
+    if n > m:
+        raise pytest.UsageError(
+            f"SHARD_NUMBER={raw_n} and NUM_TEST_SHARDS={raw_m} (environment): "
+            f"shard {n} is past the shard count {m}"
+        )
+    return str(n), str(m)
+
+
+def _root(config: pytest.Config, env: Mapping[str, str]) -> Path:
+    """The checkout: --torchci-root, else PYTORCH_ROOT, else the folder pytest ran in."""
+    root_opt = config.getoption("torchci_root")
+    root_source = "--torchci-root"
+    if root_opt is None and env.get("PYTORCH_ROOT"):
+        root_opt, root_source = env["PYTORCH_ROOT"], "PYTORCH_ROOT (environment)"
+    root = Path(root_opt) if root_opt else Path(config.invocation_params.dir)
+    if not root.is_absolute():
+        root = Path(config.invocation_params.dir) / root
+    if not root.is_dir():
+        raise pytest.UsageError(
+            f"{root_source} {root_opt}: no such folder (the PyTorch checkout to run in)"
+        )
+    return root.resolve()
+
+
+def _plan_file(config: pytest.Config) -> Path | None:
+    plan_opt = config.getoption("torchci_plan")
+    plan_file = Path(plan_opt) if plan_opt else None
+    if plan_file is not None and not plan_file.is_absolute():
+        plan_file = Path(config.invocation_params.dir) / plan_file
+    if plan_file is not None and not plan_file.parent.is_dir():
+        raise pytest.UsageError(
+            f"--torchci-plan {plan_opt}: the folder {plan_file.parent} does not exist"
+        )
+    return plan_file
+
+
+def _suites_dir(config: pytest.Config) -> Path | None:
+    suites_opt = config.getoption("torchci_suites")
+    if not suites_opt:
+        return None
+    suites_dir = Path(suites_opt)
+    if not suites_dir.is_absolute():
+        suites_dir = Path(config.invocation_params.dir) / suites_dir
+    if not suites_dir.is_dir():
+        raise pytest.UsageError(f"--torchci-suites {suites_opt}: no such folder")
+    return suites_dir
+
+
+def _durations(config: pytest.Config) -> tuple[Path, ...]:
+    durations = []
+    for raw in config.getoption("torchci_durations") or []:
+        path = Path(raw)
+        if not path.is_absolute():
+            path = Path(config.invocation_params.dir) / path
+        if not path.is_file():
+            raise pytest.UsageError(f"--torchci-durations {raw}: no such file")
+        durations.append(path)
+    return tuple(durations)
 
 
 def _truthy(value: str | None) -> bool:

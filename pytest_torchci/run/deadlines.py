@@ -13,11 +13,21 @@ from ..data.loader import Suite
 from ..data.model import Job
 from .processes import GRACE_SECONDS
 
-__all__ = ["BACKSTOP_MARGIN", "DEFAULT_SECONDS", "SLOW_SECONDS", "apply_deadline", "deadline"]
+__all__ = [
+    "BACKSTOP_MARGIN",
+    "DEADLINE_KEY",
+    "DEFAULT_SECONDS",
+    "SLOW_SECONDS",
+    "apply_deadline",
+    "deadline",
+]
 
 DEFAULT_SECONDS = 1800.0
 SLOW_SECONDS = 3600.0
 BACKSTOP_MARGIN = 10.0
+
+# An item's deadline in seconds (None: none), as :func:`apply_deadline` recorded it.
+DEADLINE_KEY = pytest.StashKey[float | None]()
 
 
 def deadline(
@@ -46,7 +56,7 @@ def deadline(
 
 def apply_deadline(item: pytest.Item, timeout: float | None) -> None:
     """Record the deadline on the item and give pytest-timeout its later backstop."""
-    item.torchci_timeout = timeout  # type: ignore[attr-defined]
+    item.stash[DEADLINE_KEY] = timeout
     item.own_markers = [m for m in item.own_markers if m.name != "timeout"]
     backstop = 0.0 if timeout is None else timeout + sum(GRACE_SECONDS) + BACKSTOP_MARGIN
     item.add_marker(pytest.mark.timeout(backstop))

@@ -17,8 +17,8 @@ from typing import Any
 from ..data.loader import SuiteData, job_traits
 from ..data.model import Job
 from ..data.toml import tomllib
+from ..devices.needs import job_kind, unit_need
 from ..plan.planner import Unit
-from ..plugin.placement import job_kind, unit_need
 from .durations import expected, read_durations
 from .shards import balance, expand_all_shards
 

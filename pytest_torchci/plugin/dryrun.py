@@ -1,0 +1,37 @@
+"""What a dry run shows of a unit instead of running it: its commands."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from ..data.model import Command
+from ..plan.planner import Unit
+
+__all__ = ["DryRun", "commands_json"]
+
+
+@dataclass
+class DryRun:
+    """Prints each unit's commands; pytest captures them with the item's output."""
+
+    out: TextIO | None = None  # None: sys.stdout when printing (pytest's capture)
+
+    def show(self, unit: Unit) -> None:
+        self._print(f"[dry-run] {unit.name}: {len(unit.step.commands)} commands")
+        for c in unit.step.commands:
+            env = " ".join(f"{k}={v}" for k, v in c.env.items() if v is not None)
+            self._print(f"  ({c.cwd}) {env + ' ' if env else ''}{shlex.join(c.argv)}")
+        for note in unit.step.notes:
+            self._print(f"  note: {note}")
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.out)
+
+
+def commands_json(commands: Sequence[Command]) -> str:
+    """An item's commands, as its ``commands`` property says them."""
+    return json.dumps([shlex.join(c.argv) for c in commands])
