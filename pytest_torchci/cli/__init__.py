@@ -153,10 +153,13 @@ def _matrix(args: argparse.Namespace) -> int:
         runners = load_runners(Path(args.runners) if args.runners else None)
         job = Job(args.build_env, args.config, "1", str(args.shards))
         matrix = build_matrix(
-            load_suites(Path(args.suites) if args.suites else None), job, root.resolve(),
-            runners=runners, durations=[Path(d) for d in args.durations],
+            load_suites(Path(args.suites) if args.suites else None),
+            job,
+            root.resolve(),
+            runners=runners,
+            durations=[Path(d) for d in args.durations],
             balanced=bool(args.durations),
-        )  # fmt: skip
+        )
     except (MatrixError, DurationsError, SuiteDataError) as exc:
         return _error(str(exc))
     print(json.dumps(matrix))

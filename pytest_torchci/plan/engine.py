@@ -584,9 +584,12 @@ class Engine:
                 self.sleep(pause)
             try:
                 status = self.call(
-                    state, step.function, args, step.env,
+                    state,
+                    step.function,
+                    args,
+                    step.env,
                     errexit=not tolerant and not step.retry,
-                )  # fmt: skip
+                )
             except SuiteFailure:
                 if i + 1 < len(attempts):
                     continue

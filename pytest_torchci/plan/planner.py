@@ -121,9 +121,13 @@ def plan_job(
         before = len(planning.steps)  # a call test.sh makes before its dispatch chain
     steps = planning.steps
     plan = Plan(
-        job, str(root), planning.job_env, tuple(steps[before:]), planning.error,
+        job,
+        str(root),
+        planning.job_env,
+        tuple(steps[before:]),
+        planning.error,
         tuple(steps[:before]),
-    )  # fmt: skip
+    )
     return JobPlan(plan, tuple(planning.units), rule, planning.job_env)
 
 

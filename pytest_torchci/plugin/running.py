@@ -81,9 +81,12 @@ class SuiteRun:
             held = [f"{host.kind}:{i}" for i in lease.ids] if lease is not None else []
             with self._span(item.unit.name, "suite", devices=held):
                 self.executor.execute(
-                    item.unit, records=records, overrides=overrides,
-                    timeout=item.stash.get(DEADLINE_KEY, None), token=token,
-                )  # fmt: skip
+                    item.unit,
+                    records=records,
+                    overrides=overrides,
+                    timeout=item.stash.get(DEADLINE_KEY, None),
+                    token=token,
+                )
 
     def _span(
         self, name: str, kind: str, devices: list[str]

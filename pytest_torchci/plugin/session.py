@@ -70,21 +70,29 @@ class Runtime:
         self.reports = ChildReports(s.root, self.run_dir(), self.side_by_side())
         self.dry = DryRun() if s.dry_run else None
         self.executor = SuiteExecutor(
-            self.data, self.job, s.root, s.log_dir, self.cookie,
-            realtime=self._realtime(), replace=self._command_hook(),
+            self.data,
+            self.job,
+            s.root,
+            s.log_dir,
+            self.cookie,
+            realtime=self._realtime(),
+            replace=self._command_hook(),
             variables=self.reports.variables,
-            on_start=self.journal.register, on_end=self.journal.unregister,
+            on_start=self.journal.register,
+            on_end=self.journal.unregister,
             timeline=self.timeline,
-        )  # fmt: skip
+        )
         self.suites = SuiteRun(
             self.job, self.placement, self.executor, self.reports, self.dry, self.timeline
         )
         # Under xdist, the workers agree in the run's folder on who runs a setup.
         shared = self.side_by_side() and self.dry is None
         self.calls = RouteCalls(
-            self._units_of("setup"), self._units_of("teardown"), self._call,
+            self._units_of("setup"),
+            self._units_of("teardown"),
+            self._call,
             shared_dir=self.run_dir() if shared else None,
-        )  # fmt: skip
+        )
 
     def side_by_side(self) -> bool:
         """Whether other items of the run may run at the same time (an xdist worker)."""

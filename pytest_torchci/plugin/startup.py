@@ -57,9 +57,16 @@ def start_session(config: pytest.Config) -> TorchciSession:
     job, job_plan, plans = _plan(config, settings, data, cookie)
     timeline = _timeline(config)
     runtime = Runtime(
-        settings, data, job, job_plan, config=config, run_id=_run_id(config), cookie=cookie,
-        timeline=timeline, balance=config.getoption("torchci_balance"),
-    )  # fmt: skip
+        settings,
+        data,
+        job,
+        job_plan,
+        config=config,
+        run_id=_run_id(config),
+        cookie=cookie,
+        timeline=timeline,
+        balance=config.getoption("torchci_balance"),
+    )
     config.stash[RUNTIME_KEY] = runtime
     worker = hasattr(config, "workerinput")
     warnings = [] if worker else _config_warnings(data, job, settings.root)

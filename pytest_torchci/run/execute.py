@@ -116,9 +116,11 @@ class SuiteExecutor:
             result = run_command(command, options, capture=capture)
             if result.timed_out:
                 failure = SuiteFailure(
-                    f"timed out after {timeout:g} s", -9, command,
+                    f"timed out after {timeout:g} s",
+                    -9,
+                    command,
                     CommandResult(result.returncode, result.output, True),
-                )  # fmt: skip
+                )
                 failure.timeout = timeout
                 raise failure
             seconds = time.monotonic() - start
@@ -146,10 +148,13 @@ class SuiteExecutor:
         with span, self._log(unit) as (log, log_path):
             options = self._options(log, overrides, token)
             engine = Engine(
-                self.data, unit.job or self.job, self.root,
+                self.data,
+                unit.job or self.job,
+                self.root,
                 self._executor(unit, options, records, timeout),
-                base_env=options.base_env, planning=False,
-            )  # fmt: skip
+                base_env=options.base_env,
+                planning=False,
+            )
             try:
                 run_entry(engine, unit.entry, unit.start.snapshot(), unit.step.args)
             except ScriptExit as exc:

@@ -98,10 +98,13 @@ def parse_child_xml(paths: Iterable[Path]) -> ChildReport:
                     break
             report.cases.append(
                 ChildCase(
-                    case.get("file", ""), case.get("classname", ""), case.get("name", ""),
-                    outcome, message,
+                    case.get("file", ""),
+                    case.get("classname", ""),
+                    case.get("name", ""),
+                    outcome,
+                    message,
                 )
-            )  # fmt: skip
+            )
     return report
 
 
@@ -125,15 +128,25 @@ def write_synthetic_failure(
     path.parent.mkdir(parents=True, exist_ok=True)
     suites = ET.Element("testsuites")
     ts = ET.SubElement(
-        suites, "testsuite", name=suite, tests="1", failures="1", errors="0", skipped="0",
+        suites,
+        "testsuite",
+        name=suite,
+        tests="1",
+        failures="1",
+        errors="0",
+        skipped="0",
         time=f"{seconds:.3f}",
-    )  # fmt: skip
+    )
     props = ET.SubElement(ts, "properties")
     ET.SubElement(props, "property", name=SYNTHETIC_PROPERTY, value="1")
     case = ET.SubElement(
-        ts, "testcase", file=f"torchci/{suite}", classname=f"torchci.{suite}", name=name,
+        ts,
+        "testcase",
+        file=f"torchci/{suite}",
+        classname=f"torchci.{suite}",
+        name=name,
         time=f"{seconds:.3f}",
-    )  # fmt: skip
+    )
     failure = ET.SubElement(case, "failure", message=message.splitlines()[0] if message else "")
     failure.text = message
     tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -197,9 +197,11 @@ def _live_pids() -> list[int]:
 
 
 def _phases(
-    find: Callable[[], dict[int, int | None]], alive: Callable[[], bool],
-    grace: tuple[float, float], sweep: Sweep,
-) -> None:  # fmt: skip
+    find: Callable[[], dict[int, int | None]],
+    alive: Callable[[], bool],
+    grace: tuple[float, float],
+    sweep: Sweep,
+) -> None:
     """SIGINT, then SIGTERM, then SIGKILL, each after a grace period while ``alive``, to
     what ``find`` proves the run's; and a last SIGKILL for what forked meanwhile."""
     for sig, wait in ((signal.SIGINT, grace[0]), (signal.SIGTERM, grace[1]), (signal.SIGKILL, 0)):
@@ -246,8 +248,9 @@ def stop_groups(
         _phases(
             lambda: _proven(members(groups), cookie, None, sweep, report=True),
             lambda: any(p not in sweep.skipped for p in members(groups)),
-            grace, sweep,
-        )  # fmt: skip
+            grace,
+            sweep,
+        )
         # A process caught while it exited (its environment already gone) was not left
         # alone: only what still lives is reported.
         live = members(groups)
@@ -277,8 +280,9 @@ def stop_tree(cookie: str, token: str | None, grace: tuple[float, float] = CANCE
     _phases(
         lambda: _proven(carriers(cookie, token), cookie, token, sweep, report=False),
         lambda: bool(carriers(cookie, token)),
-        grace, sweep,
-    )  # fmt: skip
+        grace,
+        sweep,
+    )
     return sweep
 
 

@@ -150,8 +150,11 @@ def _run_shell(
     start = time.time()
     shell = subprocess.run(
         ["bash", str(driver), call, *unit.step.args],
-        cwd=root, env=env, stdin=subprocess.DEVNULL, check=False,
-    )  # fmt: skip
+        cwd=root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     return RealResult(shell.returncode, junit_cases(root, start), time.time() - start)
 
 
@@ -159,13 +162,20 @@ def _run_plugin(job: Job, unit: Unit, root: Path, tmpdir: Path, suites: str | No
     """The plugin's item for the same call, in a pytest run of its own."""
     junit = tmpdir / "plugin.xml"
     argv = [
-        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
         f"--torchci-config={job.test_config}",
         f"--torchci-build-env={job.build_environment}",
         f"--torchci-shard={job.shard}/{job.num_shards}",
-        f"--torchci-root={root}", "--torchci-no-setup", f"--junitxml={junit}",
+        f"--torchci-root={root}",
+        "--torchci-no-setup",
+        f"--junitxml={junit}",
         f"torchci::{unit.name}",
-    ]  # fmt: skip
+    ]
     if suites:
         argv.append(f"--torchci-suites={Path(suites).resolve()}")
     time.sleep(0.01)
