@@ -1,14 +1,31 @@
-"""Bash's matching rules, for the few places where test.sh's semantics must be exact.
+"""Bash's matching and expansion rules, for the places where test.sh's semantics must be
+exact: patterns (``[[ == ]]``, ``find -name``), word splitting on IFS, and pathname
+expansion (globs) in bash's order.
 
-Only matching is reproduced here; nothing is ever handed to a shell.
+Only the rules are reproduced here; nothing is ever handed to a shell. Bash is taken as
+test.sh runs it: default IFS, no ``nullglob``/``dotglob``/``noglob``, and the C or
+``C.UTF-8`` collation CI images use (``export LANG=C.UTF-8``), where names sort by their
+bytes.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import re
+from collections.abc import Iterable
+from pathlib import Path
 
-__all__ = ["glob_match", "glob_to_regex", "has_glob", "split_words"]
+__all__ = [
+    "c_sorted",
+    "glob_match",
+    "glob_names",
+    "glob_to_regex",
+    "has_glob",
+    "pathname_expand",
+    "split_fields",
+    "split_words",
+]
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -113,6 +130,92 @@ def glob_match(value: str, pattern: str) -> bool:
     return glob_to_regex(pattern).fullmatch(value) is not None
 
 
+# The default IFS: space, tab and newline, and only those (not str.split()'s whitespace).
+_IFS = re.compile("[ \t\n]+")
+
+
 def split_words(value: str) -> list[str]:
-    """Word splitting of an unquoted expansion with the default IFS."""
-    return value.split()
+    """Word splitting of an unquoted expansion with the default IFS (space, tab,
+    newline): runs of them separate words, and leading or trailing ones make none."""
+    return [w for w in _IFS.split(value) if w]
+
+
+def c_sorted(names: Iterable[str]) -> list[str]:
+    """``names`` in the C/``C.UTF-8`` collation: by their bytes as the file system holds
+    them (names that are not UTF-8 keep their bytes through ``os.fsencode``)."""
+    return sorted(names, key=os.fsencode)
+
+
+def _unescape(literal: str) -> str:
+    return re.sub(r"\\(.)", r"\1", literal, flags=re.DOTALL)
+
+
+def _component_matches(folder: Path, pattern: str, dirs_only: bool) -> list[str]:
+    """The names in ``folder`` that the glob component ``pattern`` matches: a leading
+    ``.`` must be matched by a literal one (no ``dotglob``); ``.`` and ``..`` never."""
+    try:
+        with os.scandir(folder) as entries:
+            names = [e.name for e in entries if not dirs_only or e.is_dir()]
+    except OSError:
+        return []
+    regex = glob_to_regex(pattern)
+    dot_ok = pattern.startswith((".", "\\."))
+    return [
+        n for n in names if (dot_ok or not n.startswith(".")) and regex.fullmatch(n) is not None
+    ]
+
+
+def _glob(pattern: str, cwd: Path) -> list[str]:
+    parts = pattern.split("/")
+    shown = ["/" if pattern.startswith("/") else ""]
+    if pattern.startswith("/"):
+        parts = parts[1:]
+    for i, comp in enumerate(parts):
+        last = i == len(parts) - 1
+        sep = "" if last else "/"
+        if comp == "":
+            # a doubled or trailing slash: kept as written; what came before is a folder
+            shown = [s + sep for s in shown if (cwd / (s or ".")).is_dir()]
+            continue
+        if not has_glob(comp):
+            literal = _unescape(comp)
+            shown = [s + literal + sep for s in shown if os.path.lexists(cwd / (s + literal))]
+            continue
+        shown = [
+            s + name + sep
+            for s in shown
+            for name in _component_matches(cwd / (s or "."), comp, dirs_only=not last)
+        ]
+        if not shown:
+            return []
+    return shown
+
+
+def glob_names(folder: Path, pattern: str) -> list[str]:
+    """The names in ``folder`` that one path component ``pattern`` gives (``"DIR"/PAT``
+    with DIR quoted), sorted in the C collation; a pattern without glob characters gives
+    itself where it exists. Empty when nothing matches (bash would keep the literal)."""
+    if not has_glob(pattern):
+        literal = _unescape(pattern)
+        return [literal] if os.path.lexists(folder / literal) else []
+    return c_sorted(_component_matches(folder, pattern, dirs_only=False))
+
+
+def pathname_expand(word: str, cwd: Path) -> list[str]:
+    """Bash's pathname expansion of one unquoted word, relative to ``cwd``.
+
+    A word without glob characters stays as it is. Otherwise the paths it matches, sorted
+    as a whole in the C collation (bash sorts the list it built); none (no ``nullglob``)
+    leaves the word literal. ``*``, ``?`` and brackets match within one path component,
+    never a leading ``.`` (no ``dotglob``); a component after the first one matched must
+    be a folder (symbolic links to folders count, as bash follows them).
+    """
+    if not has_glob(word):
+        return [word]
+    return c_sorted(_glob(word, cwd)) or [word]
+
+
+def split_fields(value: str, cwd: Path) -> list[str]:
+    """An unquoted ``$VAR`` or ``$(...)`` in a command line: split on IFS, then each
+    word pathname-expanded (``set -f`` is never on in test.sh)."""
+    return [w for word in split_words(value) for w in pathname_expand(word, cwd)]

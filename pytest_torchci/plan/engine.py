@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from ..data.bash import split_words
+from ..data.bash import split_fields, split_words
 from ..data.conditions import Condition, ConditionError
 from ..data.loader import Suite, SuiteData
 from ..data.model import Command, Job
@@ -273,8 +273,17 @@ class Engine:
             return re.search(trait.pattern, self.text(state, trait.var))
 
         return NativeContext(
-            self.root, self.abspath(state.cwd), self.planning, self.env_lookup(state), trait_match
+            self.root,
+            self.abspath(state.cwd),
+            self.planning,
+            self.env_lookup(state),
+            trait_match,
+            self._note,
         )
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
 
     def expand(self, state: State, word: str) -> str:
         """Expand one word as a quoted bash word: always exactly one string."""
@@ -302,7 +311,9 @@ class Engine:
             return list(state.frames[-1].args) if state.frames else []
         if word.startswith("$@") and word[2:].isidentifier():
             value = self.lookup(state, word[2:])
-            return list(value) if isinstance(value, tuple) else split_words(value)
+            if isinstance(value, tuple):
+                return list(value)
+            return split_fields(value, self.abspath(state.cwd))
         m = _WHOLE_FN.match(word)
         if m and m.group("fn") in NATIVES:
             result = self._native(state, m.group("fn"), m.group("fnargs"))

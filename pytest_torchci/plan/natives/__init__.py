@@ -23,7 +23,8 @@ module each (``MODULES``), and register themselves when imported here:
 - :mod:`.platform`: the machine, its programs and the build's traits.
 
 Each imports only :mod:`.registry` and the private helpers of :mod:`._common` (and
-:mod:`.reports` the ``grep -q`` of :mod:`.grep`), never this package.
+:mod:`.reports` the ``grep -q`` of :mod:`.grep`, :mod:`.finds` bash's glob and word rules
+of :mod:`...data.bash`), never this package.
 """
 
 from __future__ import annotations

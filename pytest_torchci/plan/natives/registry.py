@@ -27,6 +27,8 @@ class NativeContext:
     planning: bool
     lookup: Callable[[str], str]
     trait_match: Callable[[str], re.Match[str] | None] = lambda name: None
+    # A note for the plan (what bash's result depends on: the machine's directory order).
+    note: Callable[[str], None] = lambda text: None
 
     def path(self, value: str) -> Path:
         p = Path(value)
