@@ -2,7 +2,9 @@
 and a test.sh disagree, job by job.
 
 Dry mode (the default) traces the script under stubs in a sandbox and plans the same
-jobs with the plugin against the same sandbox, ``-n/--workers`` jobs at once. Real mode
+jobs with the plugin against the same sandbox, ``-n/--workers`` jobs at once; with
+``--tree CHECKOUT`` the sandbox holds that checkout's layout (names and modes, empty
+files), read once and laid out again for each job. Real mode
 (``--real-run``) runs one function of the script and the plugin's matching item on a real
 checkout.
 """
@@ -20,6 +22,7 @@ from ..data.model import Job
 from ..plan.jobs import JobInputError, parse_shard
 from ..validate.compare import Comparison
 from ..validate.jobs import jobs_from_file, jobs_from_workflows
+from ..validate.mirror import DEFAULT_EXCLUDES, MirrorError, TreeMirror, scan_tree
 from ..validate.report import write_json, write_markdown, write_summary
 from ..validate.run import validate_job
 from .options import DeprecatedOption, add_json_option, parse_workers
@@ -36,6 +39,30 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
         raise JobInputError("no jobs: give --jobs FILE, --workflows DIR or --config NAME")
     shard, num = parse_shard(args.shard or "1/1", f"--shard {args.shard}")
     return [Job(args.build_env or "", args.config, shard, num)]
+
+
+def _add_tree_arguments(parser: argparse.ArgumentParser) -> None:
+    tree = parser.add_argument_group("a real layout (dry mode)")
+    tree.add_argument(
+        "--tree",
+        metavar="CHECKOUT",
+        help="mirror this checkout's folders, files (empty, same modes) and links into each"
+        " job's sandbox, so that both sides read your layout",
+    )
+    tree.add_argument(
+        "--tree-exclude",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also leave out files and folders of this name at any depth (a name with '/':"
+        " that path in the checkout); repeatable; left out by default: "
+        + ", ".join(DEFAULT_EXCLUDES),
+    )
+    tree.add_argument(
+        "--tree-no-default-excludes",
+        action="store_true",
+        help="mirror the folders left out by default too",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated empty folders of the sandbox's checkout (default: every folder"
         " the script enters by a literal path)",
     )
+    _add_tree_arguments(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="list agreeing jobs too")
     real = parser.add_argument_group("real mode")
     real.add_argument("--real-run", action="store_true", help="run one function for real")
@@ -94,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.real_run:
+        if args.tree:
+            print("error: --tree is for dry mode; --real-run runs in --root", file=sys.stderr)
+            return 2
         from ..validate.real import real_run
 
         return real_run(args, test_sh, data, jobs)
@@ -105,11 +136,22 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: --sandbox-folders: {bad[0]!r} is outside the checkout", file=sys.stderr)
             return 2
 
+    tree: TreeMirror | None = None
+    if args.tree is not None:
+        excludes = [] if args.tree_no_default_excludes else list(DEFAULT_EXCLUDES)
+        try:
+            tree = TreeMirror(scan_tree(Path(args.tree), [*excludes, *args.tree_exclude]))
+        except MirrorError as exc:
+            print(f"error: --tree {exc}", file=sys.stderr)
+            return 2
+
     def one(job: Job) -> Comparison:
-        return validate_job(test_sh, data, job, timeout=args.timeout, folders=folders)
+        return validate_job(test_sh, data, job, timeout=args.timeout, folders=folders, tree=tree)
 
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
         results = list(pool.map(one, jobs))
+    if tree is not None:
+        print(tree.summary(), file=sys.stderr)
     to_stdout = args.json == "-"
     write_summary(results, sys.stderr if to_stdout else sys.stdout, verbose=args.verbose)
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +10,8 @@ from ..data.loader import SuiteData
 from ..data.model import Job
 from ..plan.planner import plan_job
 from .compare import Comparison, compare_job
-from .trace import TraceError, build_sandbox, run_trace, sandbox_env
+from .mirror import TreeMirror
+from .trace import TraceError, build_sandbox, remove_sandbox, run_trace, sandbox_env
 
 __all__ = ["validate_job"]
 
@@ -23,11 +23,13 @@ def validate_job(
     *,
     timeout: float = 300.0,
     folders: Sequence[str] | None = None,
+    tree: TreeMirror | None = None,
 ) -> Comparison:
-    """Plan and trace ``job`` against one fresh sandbox; compare the two."""
+    """Plan and trace ``job`` against one fresh sandbox (holding ``tree``'s layout when
+    given); compare the two."""
     where = Path(tempfile.mkdtemp(prefix="torchci-validate-"))
     try:
-        paths = build_sandbox(test_sh, where, folders)
+        paths = build_sandbox(test_sh, where, folders, tree)
         env = sandbox_env(paths, job)
         plan = plan_job(data, job, paths["checkout"], base_env=env).plan
         trace = run_trace(paths, job, env, timeout=timeout)
@@ -37,4 +39,4 @@ def validate_job(
             job.as_json(), {"calls": False, "commands": False, "env": False}, error=str(exc)
         )
     finally:
-        shutil.rmtree(where, ignore_errors=True)
+        remove_sandbox(where)

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..data.model import Job
 from ._bashlib import STUB, STUB_TOOLS, TRACE_LIB
+from .mirror import MirrorError, TreeMirror, apply_modes
 
 __all__ = [
     "Trace",
@@ -29,6 +30,7 @@ __all__ = [
     "build_sandbox",
     "find_dispatch_start",
     "function_blocks",
+    "remove_sandbox",
     "run_trace",
     "sandbox_env",
     "trace_job",
@@ -136,35 +138,59 @@ def _folders_and_pins(texts: list[str]) -> tuple[set[str], set[str]]:
     return folders, pins
 
 
-def build_sandbox(
-    test_sh: Path, where: Path, folders: Sequence[str] | None = None
-) -> dict[str, Path]:
-    """Lay out a sandbox under ``where`` for tracing ``test_sh``; returns its paths.
+def _write(path: Path, text: str) -> None:
+    path.unlink(missing_ok=True)  # a mirrored file may stand there, read-only
+    path.write_text(text, encoding="utf-8")
 
-    The checkout's empty folders are ``folders`` when given, else every folder the
-    scripts enter by a literal path (and ``test``, ``build``, ``benchmarks``).
-    """
-    if not test_sh.is_file():
-        raise TraceError(f"{test_sh}: no such file")
-    checkout = where / "checkout"
-    script_dir = checkout / ".ci" / "pytorch"
-    script_dir.mkdir(parents=True)
+
+def _copy_scripts(test_sh: Path, script_dir: Path) -> list[str]:
+    """Put the instrumented script and the helpers beside it in ``script_dir``; returns
+    the texts of the shell scripts among them."""
+    script_dir.mkdir(parents=True, exist_ok=True)
     texts = []
     for helper in sorted(test_sh.parent.iterdir()):
         if helper.is_file() and helper.name != test_sh.name:
+            (script_dir / helper.name).unlink(missing_ok=True)
             shutil.copy2(helper, script_dir / helper.name)
             if helper.suffix == ".sh":
                 texts.append(helper.read_text(encoding="utf-8", errors="replace"))
     text = test_sh.read_text(encoding="utf-8", errors="replace")
     texts.append(text)
-    (script_dir / "test.sh").write_text(_instrument(text), encoding="utf-8")
-    entered, pins = _folders_and_pins(texts)
+    _write(script_dir / "test.sh", _instrument(text))
+    return texts
+
+
+def build_sandbox(
+    test_sh: Path,
+    where: Path,
+    folders: Sequence[str] | None = None,
+    tree: TreeMirror | None = None,
+) -> dict[str, Path]:
+    """Lay out a sandbox under ``where`` for tracing ``test_sh``; returns its paths.
+
+    The checkout's empty folders are ``folders`` when given, else every folder the
+    scripts enter by a literal path (and ``test``, ``build``, ``benchmarks``). With
+    ``tree``, the checkout holds that layout too (empty files, their modes); the script,
+    its helpers and the pins are then written over it.
+    """
+    if not test_sh.is_file():
+        raise TraceError(f"{test_sh}: no such file")
+    checkout = where / "checkout"
+    pending = []
+    if tree is not None:
+        try:
+            pending = tree.materialize(checkout)
+        except MirrorError as exc:
+            raise TraceError(str(exc)) from None
+    script_dir = checkout / ".ci" / "pytorch"
+    entered, pins = _folders_and_pins(_copy_scripts(test_sh, script_dir))
     for folder in entered if folders is None else folders:
         (checkout / folder).mkdir(parents=True, exist_ok=True)
     pin_dir = checkout / ".github" / "ci_commit_pins"
-    pin_dir.mkdir(parents=True)
+    pin_dir.mkdir(parents=True, exist_ok=True)
     for name in pins:
-        (pin_dir / f"{name}.txt").write_text(f"pin-{name}\n")
+        _write(pin_dir / f"{name}.txt", f"pin-{name}\n")
+    apply_modes(pending)
     bin_dir = where / "bin"
     bin_dir.mkdir()
     for tool in STUB_TOOLS:
@@ -300,11 +326,24 @@ def run_trace(
     )
 
 
-def trace_job(test_sh: Path, job: Job, *, timeout: float = 300.0) -> Trace:
-    """Trace ``test_sh`` for ``job`` in a fresh sandbox, removed afterwards."""
+def remove_sandbox(where: Path) -> None:
+    """Remove a sandbox, mirrored folders without write or search permission included."""
+    shutil.rmtree(where, ignore_errors=True)
+    if where.exists():
+        for folder, _, _ in os.walk(where):
+            with contextlib.suppress(OSError):
+                os.chmod(folder, 0o700)
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def trace_job(
+    test_sh: Path, job: Job, *, timeout: float = 300.0, tree: TreeMirror | None = None
+) -> Trace:
+    """Trace ``test_sh`` for ``job`` in a fresh sandbox (holding ``tree``'s layout when
+    given), removed afterwards."""
     where = Path(tempfile.mkdtemp(prefix="torchci-trace-"))
     try:
-        paths = build_sandbox(test_sh, where)
+        paths = build_sandbox(test_sh, where, tree=tree)
         return run_trace(paths, job, sandbox_env(paths, job), timeout=timeout)
     finally:
-        shutil.rmtree(where, ignore_errors=True)
+        remove_sandbox(where)

@@ -8,3 +8,19 @@ check_clean() {
 install_pkg() {
   python3 -m pip install --no-index "$1"
 }
+
+toy_tree() {
+  # Reads the checkout: every test file below test/toy_tree, by a find pipeline whose
+  # output is split into words; the toy_native files by a glob; the executables in
+  # build/bin by a glob and a -x test.
+  python test/run_test.py --include $(find test/toy_tree -name 'test_*.py' -printf '%P\n' | sed 's|\.py$||; s|^|toy_tree/|' | sort | tr '\n' ' ') --verbose
+  local picked=()
+  for f in test/toy_native/test_*.py; do
+    picked+=("${f#test/}")
+  done
+  python test/run_test.py --include "${picked[@]%.py}"
+  for b in build/bin/toy_*; do
+    [[ -x "$b" ]] || continue
+    python test/run_test.py --cpp -i "cpp/$(basename "$b")"
+  done
+}

@@ -45,6 +45,8 @@ if [[ "$TEST_CONFIG" == smoke ]]; then
   toy_smoke
 elif [[ "$TEST_CONFIG" == bench ]]; then
   toy_bench
+elif [[ "$TEST_CONFIG" == tree ]]; then
+  toy_tree
 elif [[ "$TEST_CONFIG" == *gpu* ]]; then
   install_pkg demo
   toy_gpu_only
