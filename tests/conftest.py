@@ -11,10 +11,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# What a torchci run imports on demand, imported once here: pytester puts sys.modules
+# back after each in-process run, which would otherwise import (and rewrite) them anew.
+import pytest_torchci.plugin.dryrun
+import pytest_torchci.plugin.startup
+import pytest_torchci.run.cancel  # noqa: F401
 
 # The sample's own test files are run by its test/run_test.py, never by this project.
 collect_ignore = ["sample_checkout"]
@@ -28,6 +36,56 @@ def _ignore_outputs(folder: str, names: list[str]) -> set[str]:
     if Path(folder).resolve() == SAMPLE_CHECKOUT / "test" and "test-reports" in names:
         ignored.add("test-reports")
     return ignored
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``-n``: work stealing instead of xdist's default load scheduling, which deals
+    tests out in chunks by count. These tests range from milliseconds (unit) to seconds
+    (a pytest run, with its own workers), so by count one worker may be left holding a
+    run of slow ones while the other has nothing left; with work stealing, a worker that
+    runs dry takes half of what another still has queued. Only the order changes."""
+    if config.getoption("dist") != "load":
+        return None  # a --dist the caller chose
+    from xdist.scheduler import WorkStealingScheduling  # type: ignore[import-untyped]
+
+    scheduler: object = WorkStealingScheduling(config, log)
+    return scheduler
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _bytecode_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The Python processes these tests start (pytest runs, their xdist workers, the
+    suites' commands) share one bytecode cache for the session, outside every source
+    tree: without one (``PYTHONDONTWRITEBYTECODE``), each of them compiles the plugin and
+    its assertion rewrites again, a good part of its start-up. What runs is unchanged."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, shared by its workers
+    prefix = base / "pycache"
+    _seed_bytecode(prefix)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYTHONPYCACHEPREFIX", str(prefix))
+        mp.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+        yield
+
+
+def _seed_bytecode(prefix: Path) -> None:
+    """Start the cache with the bytecode this process runs from (the standard library's,
+    pytest's: compiled when they were installed), so that a run compiles only the rest."""
+    suffix = f".{sys.implementation.cache_tag}.pyc"
+    for module in list(sys.modules.values()):
+        source, cached = getattr(module, "__file__", None), getattr(module, "__cached__", None)
+        if not (source and cached and source.endswith(".py") and cached.endswith(suffix)):
+            continue
+        folder, name = os.path.split(os.path.abspath(source))
+        target = prefix / folder.lstrip(os.sep) / (name.removesuffix(".py") + suffix)
+        if target.exists() or not os.path.isfile(cached):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{target.name}.{os.getpid()}")  # workers seed it at once
+        shutil.copyfile(cached, partial)
+        os.replace(partial, target)
 
 
 @pytest.fixture(autouse=True)
@@ -116,17 +174,31 @@ class SuitesFactory:
         return folder
 
 
+def run_inprocess(
+    pytester: pytest.Pytester, cwd: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``pytest -p no:cacheprovider ARGS`` in ``cwd``, in this process, as a completed
+    process (stdout, stderr, exit status): for runs without xdist, signals, deadlines or
+    processes left running, where a subprocess would only add its start-up."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(cwd)
+        result = pytester.runpytest_inprocess(
+            "-p", "no:cacheprovider", f"--basetemp={pytester.path / 'basetemp'}", *args
+        )
+    out = "".join(f"{line}\n" for line in result.outlines)
+    err = "".join(f"{line}\n" for line in result.errlines)
+    return subprocess.CompletedProcess(list(args), int(result.ret), out, err)
+
+
 def run_demo_config(
-    pytester: pytest.Pytester, suites: Path, checkout: Path, *extra: str
+    pytester: pytest.Pytester, suites: Path, checkout: Path, *extra: str, in_process: bool = False
 ) -> pytest.RunResult:
-    """``pytest --torchci-config=demo`` on ``suites`` and ``checkout``, in a subprocess."""
-    return pytester.runpytest_subprocess(
-        "--torchci-config=demo",
-        f"--torchci-suites={suites}",
-        f"--torchci-root={checkout}",
-        *extra,
-        timeout=120,
-    )
+    """``pytest --torchci-config=demo`` on ``suites`` and ``checkout``, in a subprocess
+    (``in_process``: in this process, where nothing but the suite's command runs)."""
+    args = ["--torchci-config=demo", f"--torchci-suites={suites}", f"--torchci-root={checkout}"]
+    if in_process:
+        return pytester.runpytest_inprocess(*args, *extra)
+    return pytester.runpytest_subprocess(*args, *extra, timeout=120)
 
 
 @pytest.fixture

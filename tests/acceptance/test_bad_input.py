@@ -236,7 +236,8 @@ def test_bad_input(
     args = setup(pytester.path)
     if not any(a.startswith("--torchci-config") for a in args):
         args = ["--torchci-config=default", *args]
-    result = pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider", timeout=60)
+    # In process: each is a usage error before anything runs.
+    result = pytester.runpytest_inprocess(*args, "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str() + result.stderr.str()
     err = result.stderr.str()
     lines = [ln for ln in result.stderr.lines if ln.startswith("ERROR:")]
@@ -257,7 +258,7 @@ def test_shell_metacharacters_are_data(pytester: pytest.Pytester, config: str) -
     """A TEST_CONFIG or BUILD_ENVIRONMENT full of shell syntax is a name like any other:
     it matches no branch's exact config, and nothing of it reaches a shell."""
     checkout = pytester.mkdir("checkout")
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         f"--torchci-config={config}", f"--torchci-build-env={config}",
         f"--torchci-root={checkout}", "--torchci-dry-run", "-p", "no:cacheprovider",
     )  # fmt: skip

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,15 @@ def module_argv() -> list[str]:
     return [sys.executable, "-m", "pytest_torchci"]
 
 
+def run_main(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> subprocess.CompletedProcess[str]:
+    """``torchci ARGV`` in this process (what the script runs), as a completed process."""
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(argv, code, out, err)
+
+
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], status: int = 2) -> None:
     assert proc.returncode == status, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -72,15 +82,28 @@ def test_help_lists_the_subcommands() -> None:
         assert f"    {name}" in proc.stdout
 
 
-@pytest.mark.parametrize("name", SUBCOMMANDS)
-def test_subcommand_help_names_the_command_as_typed(name: str) -> None:
-    by_script = run([script("torchci"), name, "--help"])
+def test_subcommand_help_names_the_command_as_typed() -> None:
+    by_script = run([script("torchci"), "plan", "--help"])
     assert by_script.returncode == 0, by_script.stderr
-    assert by_script.stdout.startswith(f"usage: torchci {name} "), by_script.stdout
-    by_module = run([*module_argv(), name, "--help"])
+    assert by_script.stdout.startswith("usage: torchci plan "), by_script.stdout
+    by_module = run([*module_argv(), "plan", "--help"])
     assert by_module.returncode == 0, by_module.stderr
     python = Path(sys.executable).name
-    assert by_module.stdout.startswith(f"usage: {python} -m pytest_torchci {name} ")
+    assert by_module.stdout.startswith(f"usage: {python} -m pytest_torchci plan ")
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_every_subcommand_help_names_the_command_as_typed(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In this process, each subcommand as the script and the module call ``main`` (the
+    two entry points themselves: the test above)."""
+    monkeypatch.setattr(sys, "argv", [str(BIN / "torchci"), name, "--help"])
+    assert main() == 0  # the script: named by sys.argv[0]
+    assert capsys.readouterr().out.startswith(f"usage: torchci {name} ")
+    python = Path(sys.executable).name
+    assert main(prog=f"{python} -m pytest_torchci") == 0  # what __main__.py passes
+    assert capsys.readouterr().out.startswith(f"usage: {python} -m pytest_torchci {name} ")
 
 
 def test_main_defaults_to_torchci_as_prog(capsys: pytest.CaptureFixture[str]) -> None:
@@ -354,22 +377,30 @@ def test_validate_bad_workers(value: str, capsys: pytest.CaptureFixture[str]) ->
     ],
     ids=lambda a: " ".join(a) or "nothing",
 )
-def test_bad_options_exit_2_in_one_line(argv: list[str]) -> None:
-    proc = run([script("torchci"), *argv])
+def test_bad_options_exit_2_in_one_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    proc = run_main(argv, capsys)
     assert_one_line_error(proc)
     assert proc.stderr.startswith("torchci")
     assert "--help" in proc.stderr
 
 
-def test_bad_values_exit_2_in_one_line(tmp_path: Path) -> None:
-    assert_one_line_error(run([*module_argv(), "configs", "--root", str(tmp_path / "no")]))
+def test_the_script_exits_2_on_bad_options_in_one_line() -> None:
+    proc = run([script("torchci"), "plan", "--bogus"])
+    assert_one_line_error(proc)
+    assert proc.stderr.startswith("torchci plan: error: ")
+
+
+def test_bad_values_exit_2_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_one_line_error(run_main(["configs", "--root", str(tmp_path / "no")], capsys))
     missing = tmp_path / "missing.jsonl"
-    proc = run([*module_argv(), "configs", "--root", str(tmp_path), "--jobs", str(missing)])
+    proc = run_main(["configs", "--root", str(tmp_path), "--jobs", str(missing)], capsys)
     assert_one_line_error(proc)
     assert "missing.jsonl" in proc.stderr
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n")
-    proc = run([*module_argv(), "configs", "--root", str(tmp_path), "--jobs", str(bad)])
+    proc = run_main(["configs", "--root", str(tmp_path), "--jobs", str(bad)], capsys)
     assert_one_line_error(proc)
     assert "line 1: not JSON" in proc.stderr
 
@@ -379,14 +410,13 @@ def test_bad_values_exit_2_in_one_line(tmp_path: Path) -> None:
 GOOD_JOB = {"build_environment": "linux-jammy-py3.10-gcc11", "test_config": "default"}
 
 
-def run_plan(jobs: Path, root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_torchci", "plan", "--jobs", str(jobs), "--root", str(root)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+RunPlan = Callable[[Path, Path], "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture
+def run_plan(capsys: pytest.CaptureFixture[str]) -> RunPlan:
+    """``torchci plan --jobs JOBS --root ROOT``, in this process."""
+    return lambda jobs, root: run_main(["plan", "--jobs", str(jobs), "--root", str(root)], capsys)
 
 
 @pytest.mark.parametrize(
@@ -403,7 +433,7 @@ def run_plan(jobs: Path, root: Path) -> subprocess.CompletedProcess[str]:
         (json.dumps({**GOOD_JOB, "env": {"X": 1}}), "line 2: env must be an object of strings"),
     ],
 )
-def test_cli_bad_job_line(tmp_path: Path, bad_line: str, message: str) -> None:
+def test_cli_bad_job_line(tmp_path: Path, run_plan: RunPlan, bad_line: str, message: str) -> None:
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text(json.dumps(GOOD_JOB) + "\n" + bad_line + "\n")
     proc = run_plan(jobs, tmp_path)
@@ -413,7 +443,7 @@ def test_cli_bad_job_line(tmp_path: Path, bad_line: str, message: str) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_cli_missing_jobs_file_and_root(tmp_path: Path) -> None:
+def test_cli_missing_jobs_file_and_root(tmp_path: Path, run_plan: RunPlan) -> None:
     proc = run_plan(tmp_path / "missing.jsonl", tmp_path)
     assert proc.returncode == 2
     assert "missing.jsonl" in proc.stderr and "Traceback" not in proc.stderr

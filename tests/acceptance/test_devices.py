@@ -5,6 +5,7 @@ record what they saw."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -18,8 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from pytest_torchci import plugin as entry_point
 from pytest_torchci.devices.discovery import Device, DeviceSpecError, Host, parse_device_spec
 from pytest_torchci.devices.leases import LeaseError, LeaseManager, Need
+
+from ..conftest import run_inprocess
 
 RECORDER = textwrap.dedent(
     """
@@ -58,7 +62,8 @@ def write_fake_suites(
     (folder / "routes.toml").write_text(
         f'[[route]]\ncites = "test.sh: fake"\nwhen = "config_fake"\ncalls = [{entries}]\n'
     )
-    run = f'["{sys.executable}", "{recorder}", "$1", "@seconds($1)", "{out}", "@pidfile($1)"]'
+    # -S: the recorder needs the standard library only; without site it starts sooner.
+    run = f'["{sys.executable}", "-S", "{recorder}", "$1", "@seconds($1)", "{out}", "@pidfile($1)"]'
     suites = ""
     for name, devices, more in (
         ("fake1", 1, ""),
@@ -105,6 +110,46 @@ def run_pytest(
             argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
     return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=240, check=False)
+
+
+def run_fake(pytester: pytest.Pytester, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A run in ``cwd``: in a subprocess under xdist (``-n``), whose processes are part of
+    what is tested; in this process otherwise."""
+    if "-n" in args:
+        return completed(run_pytest(cwd, *args))
+    return run_inprocess(pytester, cwd, *args)
+
+
+def run_fakes(
+    pytester: pytest.Pytester, runs: list[tuple[Path, dict[str, str], list[str]]]
+) -> list[subprocess.CompletedProcess[str]]:
+    """Runs that do not depend on each other, each (cwd, variables to set, arguments):
+    under xdist side by side, in subprocesses; otherwise one after the other, in this
+    process (see run_fake)."""
+    if not any("-n" in args for _, _, args in runs):
+        done = []
+        for cwd, env, args in runs:
+            with pytest.MonkeyPatch.context() as mp:
+                for name, value in env.items():
+                    mp.setenv(name, value)
+                done.append(run_inprocess(pytester, cwd, *args))
+        return done
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+            cwd=cwd,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for cwd, env, args in runs
+    ]
+    outputs = [proc.communicate(timeout=240) for proc in procs]
+    return [
+        subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        for proc, (out, err) in zip(procs, outputs, strict=True)
+    ]
 
 
 def make_run_dir(base: Path, name: str) -> Path:
@@ -154,17 +199,18 @@ def devices_property(junit: Path) -> dict[str, str]:
 
 
 def test_two_concurrent_runs_never_share_a_device_slot(tmp_path: Path) -> None:
-    """Two pytest runs, each `-n 4` on declared cuda:4, 32 fake suites in all: no two
-    suites overlap on a device, and each child saw exactly its leased ids."""
+    """Two pytest runs, each `-n 2` on declared cuda:2 (four workers for two devices, a
+    third of the suites needing both), 12 fake suites in all: no two suites overlap on a
+    device, and each child saw exactly its leased ids."""
     out, lock_dir = tmp_path / "records.jsonl", tmp_path / "locks"
     procs, runs = [], []
     for r in range(2):
-        calls = [("fake2" if i % 4 == 0 else "fake1", f"r{r}s{i}-0.3") for i in range(16)]
+        calls = [("fake2" if i % 4 == 0 else "fake1", f"r{r}s{i}-0.2") for i in range(6)]
         run = make_run_dir(tmp_path, f"run{r}")
         suites = write_fake_suites(run / "suites", calls, out=out)
-        args = common_args(suites, run, lock_dir, "cuda:4")
+        args = common_args(suites, run, lock_dir, "cuda:2")
         procs.append(
-            run_pytest(run, *args, "-n", "4", f"--junitxml={run / 'out.xml'}", background=True)
+            run_pytest(run, *args, "-n", "2", f"--junitxml={run / 'out.xml'}", background=True)
         )
         runs.append(run)
     for proc in procs:
@@ -172,7 +218,7 @@ def test_two_concurrent_runs_never_share_a_device_slot(tmp_path: Path) -> None:
         output, _ = proc.communicate(timeout=240)
         assert proc.returncode == 0, output
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(records) == 32
+    assert len(records) == 12
     leased: dict[str, str] = {}
     for run in runs:
         leased.update(devices_property(run / "out.xml"))
@@ -185,7 +231,7 @@ def test_two_concurrent_runs_never_share_a_device_slot(tmp_path: Path) -> None:
         assert len(ids) == (2 if item.startswith("fake2") else 1)
         for device in ids:
             by_device.setdefault(device, []).append((rec["start"], rec["end"]))
-    assert set(by_device) <= {"0", "1", "2", "3"}
+    assert set(by_device) <= {"0", "1"}
     for intervals in by_device.values():
         intervals.sort()
         for (_, end), (start, _) in itertools.pairwise(intervals):
@@ -213,7 +259,12 @@ def test_a_killed_worker_leaves_no_lease(tmp_path: Path) -> None:
     proc_b = run_pytest(
         run_b, *common_args(suites_b, run_b, lock_dir, "cuda:1"), "-n", "1", background=True
     )
-    time.sleep(3.0)  # b is up and waiting for the device a holds
+    # b is up and waiting for the device a holds: its request is in the queue.
+    queue = lock_dir / "cuda.waiting"
+    deadline = time.time() + 60
+    while not list(queue.glob("*.wait")) and time.time() < deadline:
+        time.sleep(0.05)
+    assert list(queue.glob("*.wait")), "b never asked for the device"
     assert not (tmp_path / "next-0.1.pid").exists(), "b did not wait for the lease"
     killed_at = time.time()
     os.kill(held["worker_pid"], signal.SIGKILL)
@@ -226,7 +277,8 @@ def test_a_killed_worker_leaves_no_lease(tmp_path: Path) -> None:
         # leaves room for the waiting run's poll and the recorder's start on a busy host.
         assert started - killed_at < 3.0
     finally:
-        os.kill(held["pid"], signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # the run's sweep may have stopped it
+            os.kill(held["pid"], signal.SIGKILL)
         assert isinstance(proc_a, subprocess.Popen)
         proc_a.kill()
         proc_a.communicate()
@@ -241,24 +293,23 @@ def test_a_killed_worker_leaves_no_lease(tmp_path: Path) -> None:
     ],
 )
 def test_h100_suites_need_h100(
-    tmp_path: Path, devices: str, outcome: str, reason: str | None
+    pytester: pytest.Pytester, tmp_path: Path, devices: str, outcome: str, reason: str | None
 ) -> None:
     run = make_run_dir(tmp_path, "run")
     suites = write_fake_suites(run / "suites", [("h100", "h-0")], out=tmp_path / "r.jsonl")
-    proc = run_pytest(run, *common_args(suites, run, tmp_path / "locks", devices), "-rs")
-    assert isinstance(proc, subprocess.CompletedProcess)
+    proc = run_fake(pytester, run, *common_args(suites, run, tmp_path / "locks", devices), "-rs")
     assert f"1 {outcome}" in proc.stdout, proc.stdout
     if reason:
         assert reason in proc.stdout
 
 
-def test_require_devices_fails_instead_of_skipping(tmp_path: Path) -> None:
+def test_require_devices_fails_instead_of_skipping(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
     run = make_run_dir(tmp_path, "run")
     suites = write_fake_suites(run / "suites", [("h100", "h-0")], out=tmp_path / "r.jsonl")
-    proc = run_pytest(
-        run, *common_args(suites, run, tmp_path / "locks", "cuda:4"), "--torchci-require-devices"
-    )
-    assert isinstance(proc, subprocess.CompletedProcess)
+    args = common_args(suites, run, tmp_path / "locks", "cuda:4")
+    proc = run_fake(pytester, run, *args, "--torchci-require-devices")
     assert proc.returncode == 1
     assert "needs H100 hardware" in proc.stdout and "--torchci-require-devices" in proc.stdout
 
@@ -273,15 +324,22 @@ def test_require_devices_fails_instead_of_skipping(tmp_path: Path) -> None:
     ],
 )
 def test_xpu_and_rocm_suites_need_their_devices(
-    tmp_path: Path, build: str, devices: str, outcome: str, variable: str | None
+    pytester: pytest.Pytester,
+    tmp_path: Path,
+    build: str,
+    devices: str,
+    outcome: str,
+    variable: str | None,
 ) -> None:
+    """A suite that runs gets a lease (under xdist) and sees its devices by its kind's
+    variable; one whose kind the host lacks is skipped, with or without xdist (here
+    without: the same check, before any lease)."""
     out = tmp_path / "r.jsonl"
     run = make_run_dir(tmp_path, "run")
     suites = write_fake_suites(run / "suites", [("fake1", "x-0")], out=out)
-    proc = run_pytest(
-        run, *common_args(suites, run, tmp_path / "locks", devices, build), "-n", "1", "-rs"
-    )
-    assert isinstance(proc, subprocess.CompletedProcess)
+    workers = ["-n", "1"] if variable else []
+    args = common_args(suites, run, tmp_path / "locks", devices, build)
+    proc = run_fake(pytester, run, *args, *workers, "-rs")
     assert f"1 {outcome}" in proc.stdout, proc.stdout
     if variable:
         (rec,) = [json.loads(line) for line in out.read_text().splitlines()]
@@ -291,7 +349,9 @@ def test_xpu_and_rocm_suites_need_their_devices(
         assert f"needs 1 {kind} device" in proc.stdout
 
 
-def test_without_xdist_the_job_keeps_its_device_environment(tmp_path: Path) -> None:
+def test_without_xdist_the_job_keeps_its_device_environment(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
     """No -n: no lease; the plan's own variables stand (test.sh's CUDA_VISIBLE_DEVICES)."""
     out = tmp_path / "r.jsonl"
     run = make_run_dir(tmp_path, "run")
@@ -299,8 +359,7 @@ def test_without_xdist_the_job_keeps_its_device_environment(tmp_path: Path) -> N
     suites = write_fake_suites(run / "suites", [("fake1", "plain-0")], out=out, extra=extra)
     prelude = '[prelude]\nsteps = [{ export = { CUDA_VISIBLE_DEVICES = "0" } }]\n'
     (suites / "prelude.toml").write_text(prelude)
-    proc = run_pytest(run, *common_args(suites, run, tmp_path / "locks", "cuda:4"))
-    assert isinstance(proc, subprocess.CompletedProcess)
+    proc = run_fake(pytester, run, *common_args(suites, run, tmp_path / "locks", "cuda:4"))
     assert proc.returncode == 0, proc.stdout
     (rec,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert rec["seen"] == "0"
@@ -374,39 +433,31 @@ def test_host_describes_itself() -> None:
     assert parse_device_spec("cuda:2xH100").describe() == "cuda:2 (H100)"
 
 
-def test_setups_run_once_per_host_under_xdist(tmp_path: Path) -> None:
-    """A setup call (an install) runs once for the run, not once per worker."""
-    out = tmp_path / "r.jsonl"
-    marker = tmp_path / "setup-ran.txt"
-    run = make_run_dir(tmp_path, "run")
-    extra = (
-        '[install_thing]\nrole = "setup"\ncites = "test.sh: install_thing()"\n'
-        f'steps = [{{ run = ["{sys.executable}", "-c", '
-        f"\"open(r'{marker}', 'a').write('x')\"] }}]\n"
-    )
-    calls = [("fake1", f"s{i}-0.2") for i in range(4)]
-    suites = write_fake_suites(run / "suites", calls, out=out, extra=extra)
-    routes = (suites / "routes.toml").read_text()
-    (suites / "routes.toml").write_text(
-        routes.replace("calls = [", 'calls = [{ call = "install_thing" }, ')
-    )
-    proc = run_pytest(run, *common_args(suites, run, tmp_path / "locks", "cuda:2"), "-n", "2")
-    assert isinstance(proc, subprocess.CompletedProcess)
-    assert proc.returncode == 0, proc.stdout
-    assert marker.read_text() == "x"
-    assert len(out.read_text().splitlines()) == 4
-
-
-@pytest.mark.parametrize(("devices", "slots", "workers"), [("cuda:4", 1, 4), ("cuda:2", 3, 6)])
-def test_n_auto_sizes_to_device_slots(
-    tmp_path: Path, devices: str, slots: int, workers: int
-) -> None:
+def test_n_auto_sizes_to_device_slots(tmp_path: Path) -> None:
+    """``-n auto`` starts one worker per device slot: 1 device x 3 slots (neither the CPU
+    count nor the device count); the sizes the plugin asks xdist for, case by case: the
+    test below."""
     run = make_run_dir(tmp_path, "run")
     suites = write_fake_suites(run / "suites", [("fake1", "a-0")], out=tmp_path / "r.jsonl")
     proc = run_pytest(
-        run, *common_args(suites, run, tmp_path / "locks", devices),
-        f"--torchci-slots-per-device={slots}", "-n", "auto",
+        run, *common_args(suites, run, tmp_path / "locks", "cuda:1"),
+        "--torchci-slots-per-device=3", "-n", "auto",
     )  # fmt: skip
     assert isinstance(proc, subprocess.CompletedProcess)
     assert proc.returncode == 0, proc.stdout
-    assert f"created: {workers}/{workers} workers" in proc.stdout
+    assert "created: 3/3 workers" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("devices", "slots", "workers"), [("cuda:4", 1, 4), ("cuda:2", 3, 6), ("none", 2, None)]
+)
+def test_n_auto_asks_for_a_worker_per_device_slot(
+    pytester: pytest.Pytester, devices: str, slots: int, workers: int | None
+) -> None:
+    """What the plugin answers xdist's ``-n auto`` question with (None: no devices, so
+    xdist counts CPUs)."""
+    config = pytester.parseconfig(
+        "--torchci-config=fake", f"--torchci-devices={devices}",
+        f"--torchci-slots-per-device={slots}", "-n", "auto",
+    )  # fmt: skip
+    assert entry_point.pytest_xdist_auto_num_workers(config) == workers

@@ -100,12 +100,11 @@ def test_shard_3_of_3_runs_for_real(
     assert files == ["test_cuda", "test_modules", "test_torch"]
 
     installed_before = _installed("torchci-sample-vision")
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--torchci-config=default",
         "--torchci-shard=3/3",
         f"--torchci-build-env={BUILD}",
         "--junitxml=out.xml",
-        timeout=120,
     )
     result.assert_outcomes(passed=1)
     assert result.ret == 0
@@ -179,13 +178,12 @@ def test_failing_shard_is_reported(
     n_items = sum(s.role == "test" for s in plan.steps)
 
     monkeypatch.setenv("TORCHCI_SAMPLE_FAIL", "1")
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--torchci-config=default",
         f"--torchci-shard={shard}/3",
         f"--torchci-build-env={BUILD}",
         "--junitxml=out.xml",
         "torchci::test_python_shard",
-        timeout=120,
     )
     result.assert_outcomes(failed=1, deselected=n_items - 1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -216,12 +214,11 @@ def test_shard_2_of_3_does_not_hold_the_failing_test(
     plan = plan_job(load_suites(), Job(BUILD, "default", "2", "3"), e2e_checkout).plan
     n_items = sum(s.role == "test" for s in plan.steps)
     monkeypatch.setenv("TORCHCI_SAMPLE_FAIL", "1")
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--torchci-config=default",
         "--torchci-shard=2/3",
         f"--torchci-build-env={BUILD}",
         "torchci::test_python_shard",
-        timeout=120,
     )
     result.assert_outcomes(passed=1, deselected=n_items - 1)
     reports = e2e_checkout / "test" / "test-reports" / "python-pytest"
@@ -250,8 +247,8 @@ def test_python_in_a_suite_is_pytests_interpreter(
         argv=["python", "-c", "import sys; print('interpreter:', sys.executable)"],
         files={"prelude.toml": PATH_PRELUDE} if prelude else {},
     )
-    result = pytester.runpytest_subprocess(
-        "--torchci-config=demo", f"--torchci-suites={folder}", "-s", timeout=60
+    result = pytester.runpytest_inprocess(
+        "--torchci-config=demo", f"--torchci-suites={folder}", "-s"
     )
     result.assert_outcomes(passed=1)
     (line,) = [x for x in result.outlines if x.startswith("interpreter: ")]

@@ -29,7 +29,7 @@ def run_demo(
     checkout = pytester.path / "checkout"
     checkout.mkdir()
     xml = pytester.path / "out.xml"
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--torchci-config=demo",
         f"--torchci-build-env={BUILD}",
         f"--torchci-suites={suites}",

@@ -41,7 +41,9 @@ def plan_cwds(suites: Path, root: Path) -> tuple[list[str], tuple[str, ...]]:
 def run_demo(
     pytester: pytest.Pytester, suites: Path, checkout: Path, *extra: str
 ) -> pytest.RunResult:
-    return run_demo_config(pytester, suites, checkout, "--torchci-build-env=linux-demo", *extra)
+    return run_demo_config(
+        pytester, suites, checkout, "--torchci-build-env=linux-demo", *extra, in_process=True
+    )
 
 
 @pytest.fixture

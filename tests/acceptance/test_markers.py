@@ -122,7 +122,7 @@ def test_selected_node_id_runs_only_that_item(
 def test_path_argument_is_a_usage_error(
     sample_checkout: Path, pytester: pytest.Pytester, argument: str
 ) -> None:
-    result = pytester.runpytest_subprocess(*CUDA_DEFAULT_1_OF_5, "--torchci-dry-run", argument)
+    result = pytester.runpytest_inprocess(*CUDA_DEFAULT_1_OF_5, "--torchci-dry-run", argument)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: '{argument}': in torchci mode, arguments select suites*"])
     assert "Traceback" not in result.stderr.str()

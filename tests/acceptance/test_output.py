@@ -19,10 +19,12 @@ PRINTS = [
 ]
 
 
-def run(pytester: pytest.Pytester, suites: Path, *extra: str) -> tuple[pytest.RunResult, Path]:
+def run(
+    pytester: pytest.Pytester, suites: Path, *extra: str, in_process: bool = False
+) -> tuple[pytest.RunResult, Path]:
     checkout = pytester.path / "checkout"
     checkout.mkdir(exist_ok=True)
-    return run_demo_config(pytester, suites, checkout, *extra), checkout
+    return run_demo_config(pytester, suites, checkout, *extra, in_process=in_process), checkout
 
 
 @pytest.mark.parametrize("live", [False, True], ids=["captured", "live-s"])
@@ -31,7 +33,9 @@ def test_output_reaches_log_report_and_junit(
 ) -> None:
     xml = pytester.path / "out.xml"
     extra = ["-s"] if live else ["-rP", "-o", "junit_logging=system-out"]
-    result, checkout = run(pytester, make_suites(argv=PRINTS), f"--junitxml={xml}", *extra)
+    result, checkout = run(
+        pytester, make_suites(argv=PRINTS), f"--junitxml={xml}", *extra, in_process=True
+    )
     result.assert_outcomes(passed=1)
     # -s: streamed as it comes; otherwise pytest's "Captured stdout call" section.
     result.stdout.fnmatch_lines(["*to stdout*", "*to stderr*", "*\u00e9t\u00e9*"])
@@ -57,7 +61,8 @@ steps = [{{ run = {toml_argv(FIRST)} }}, {{ run = {toml_argv(SECOND)} }}]
 def test_failure_tail_holds_only_the_output_of_the_run(
     pytester: pytest.Pytester, make_suites: Any
 ) -> None:
-    result, checkout = run(pytester, make_suites(files={"demo.toml": STEPS_TWO_COMMANDS}))
+    suites = make_suites(files={"demo.toml": STEPS_TWO_COMMANDS})
+    result, checkout = run(pytester, suites, in_process=True)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         ["*exit: exited with status 4", "--- last 2 lines of output ---", "first command",
@@ -75,7 +80,7 @@ LEAVES_ONE_BEHIND = [
     "import subprocess, sys\n"
     "p = subprocess.Popen(['sleep', '300'], stdout=subprocess.DEVNULL if sys.argv[1] == 'quiet'"
     " else None)\n"
-    "open('left.pid', 'w').write(str(p.pid))\n"
+    "open(f'left-{sys.argv[1]}.pid', 'w').write(str(p.pid))\n"
     "print('left one behind')\n",
 ]
 
@@ -88,14 +93,26 @@ def _running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
+# One command whose leftover holds the output pipe, one whose leftover does not; each is
+# stopped when its own command ends.
+LEAVES_TWO_BEHIND = f"""\
+[demo_suite]
+cites = "demo: demo_suite()"
+steps = [
+  {{ run = {toml_argv([*LEAVES_ONE_BEHIND, "loud"])} }},
+  {{ run = {toml_argv([*LEAVES_ONE_BEHIND, "quiet"])} }},
+]
+"""
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
-@pytest.mark.parametrize("holds_output", [True, False], ids=["holds-output", "quiet"])
 @pytest.mark.parametrize("live", [False, True], ids=["captured", "live-s"])
 def test_a_command_leaves_nothing_running(
-    pytester: pytest.Pytester, make_suites: Any, live: bool, holds_output: bool
+    pytester: pytest.Pytester, make_suites: Any, live: bool
 ) -> None:
-    argv = [*LEAVES_ONE_BEHIND, "loud" if holds_output else "quiet"]
-    result, checkout = run(pytester, make_suites(argv=argv), *(["-s"] if live else []))
+    suites = make_suites(files={"demo.toml": LEAVES_TWO_BEHIND})
+    result, checkout = run(pytester, suites, *(["-s"] if live else []))
     result.assert_outcomes(passed=1)
-    pid = int((checkout / "left.pid").read_text())
-    assert not _running(pid), "the command's background process outlived it"
+    for holds_output in ("loud", "quiet"):
+        pid = int((checkout / f"left-{holds_output}.pid").read_text())
+        assert not _running(pid), f"the {holds_output} command's background process outlived it"

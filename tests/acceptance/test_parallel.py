@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ..conftest import run_inprocess
 from .test_devices import (
     _natives_for_fakes,  # noqa: F401 (the fake suites' natives need it)
     completed,
@@ -24,18 +24,8 @@ from .test_devices import (
     write_fake_suites,
 )
 
-
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "n2"])
-def test_progress_counts_the_selected_items_only(tmp_path: Path, workers: list[str]) -> None:
-    run = make_run_dir(tmp_path, "run")
-    calls = [("fake1", "alpha-0"), ("fake1", "beta-0"), ("fake1", "gamma-0")]
-    suites = write_fake_suites(run / "suites", calls, out=tmp_path / "r.jsonl")
-    args = fake_args(run, suites, tmp_path / "locks")
-    proc = completed(run_pytest(run, *args, "-v", "-k", "alpha or gamma", *workers))
-    assert proc.returncode == 0, proc.stdout
-    lines = re.findall(r"\[(\d+)/(\d+)\] fake1", proc.stdout)
-    assert sorted(lines) == [("1", "2"), ("2", "2")], proc.stdout
-    assert os.path.exists(tmp_path / "r.jsonl")
+# The progress lines count the selected items only: test_terminal.py,
+# test_progress_lines_follow_verbosity (-k leaves a suite out in each of its runs).
 
 
 def _entries(folder: Path) -> list[str]:
@@ -43,25 +33,25 @@ def _entries(folder: Path) -> list[str]:
 
 
 def test_the_lock_folder_stays_small(tmp_path: Path) -> None:
-    """Runs with a setup call, one of them killed: what is left is the device slots'
-    lock files and a few folders, not a file per run."""
+    """A run killed, then runs with a setup call: what is left is the device slots' lock
+    files and a few folders, not a file per run. (The setup call, an install, runs once
+    per run, not once per worker.)"""
     run = make_run_dir(tmp_path, "run")
+    marker = tmp_path / "setup-ran.txt"
     extra = (
         '[install_thing]\nrole = "setup"\ncites = "test.sh: install_thing()"\n'
-        f'steps = [{{ run = ["{sys.executable}", "-c", "pass"] }}]\n'
+        f'steps = [{{ run = ["{sys.executable}", "-c", '
+        f"\"open(r'{marker}', 'a').write('x')\"] }}]\n"
     )
     calls = [("fake1", "a-0"), ("fake1", "b-0")]
-    suites = write_fake_suites(run / "suites", calls, out=tmp_path / "r.jsonl", extra=extra)
+    out = tmp_path / "r.jsonl"
+    suites = write_fake_suites(run / "suites", calls, out=out, extra=extra)
     routes = (suites / "routes.toml").read_text()
     (suites / "routes.toml").write_text(
         routes.replace("calls = [", 'calls = [{ call = "install_thing" }, ')
     )
     locks = tmp_path / "locks"
     args = fake_args(run, suites, locks)
-    for _ in range(3):
-        assert completed(run_pytest(run, *args, "-n", "2")).returncode == 0
-    after_runs = _entries(locks)
-    assert len(after_runs) <= 2 + 3, after_runs  # two slots, the queue, runs/, ...
 
     # A run killed with SIGKILL (controller and workers) leaves its folder behind ...
     slow = write_fake_suites(run / "slow", [("fake1", "slow-60")], out=tmp_path / "s.jsonl")
@@ -83,7 +73,16 @@ def test_the_lock_folder_stays_small(tmp_path: Path) -> None:
     # ... which the next run removes; a live run's folder is never touched.
     assert completed(run_pytest(run, *args, "-n", "2")).returncode == 0
     assert not (locks / "runs").exists() or not any((locks / "runs").iterdir())
-    assert len(_entries(locks)) <= len(after_runs) + 1, _entries(locks)
+    after_run = _entries(locks)
+    assert len(after_run) <= 2 + 3, after_run  # two slots, the queue, runs/, ...
+    # Another run with a setup call adds nothing (but the lock file of a device slot
+    # that the first run happened not to need).
+    assert completed(run_pytest(run, *args, "-n", "1")).returncode == 0
+    slots = {"cuda-0.slot0.lock", "cuda-1.slot0.lock"}
+    assert set(_entries(locks)) <= set(after_run) | slots, _entries(locks)
+    # Each run ran both suites, and the install once (the first: not once per worker).
+    assert marker.read_text() == "xx"
+    assert len(out.read_text().splitlines()) == 4
 
 
 def test_verbose_summary_says_what_each_suite_waited_for(tmp_path: Path) -> None:
@@ -151,7 +150,7 @@ def xml_suites(folder: Path, script: str, calls: list[tuple[str, int, int, float
     (folder / "routes.toml").write_text(
         f'[[route]]\ncites = "test.sh: x"\nwhen = "config_x"\ncalls = [{entries}]\n'
     )
-    run = f'["{sys.executable}", "{folder / "writer.py"}", "$1", "$2", "$3", "$4"]'
+    run = f'["{sys.executable}", "-S", "{folder / "writer.py"}", "$1", "$2", "$3", "$4"]'
     (folder / "x.toml").write_text(
         '[writer]\ncites = "test.sh: writer()"\nparams = ["name", "cases", "failing", "delay"]\n'
         f"steps = [{{ run = {run} }}]\n"
@@ -160,14 +159,22 @@ def xml_suites(folder: Path, script: str, calls: list[tuple[str, int, int, float
 
 
 def run_x(
-    tmp_path: Path, suites: Path, root: Path, junit: Path, workers: list[str]
+    pytester: pytest.Pytester,
+    tmp_path: Path,
+    suites: Path,
+    root: Path,
+    junit: Path,
+    workers: list[str],
 ) -> subprocess.CompletedProcess[str]:
-    """The `x` config of ``suites`` on ``root``, with JUnit XML to ``junit``."""
-    argv = [
-        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--torchci-config=x",
-        f"--torchci-suites={suites}", f"--torchci-root={root}",
+    """The `x` config of ``suites`` on ``root``, with JUnit XML to ``junit``: under xdist
+    in a subprocess, in this process otherwise."""
+    args = [
+        "--torchci-config=x", f"--torchci-suites={suites}", f"--torchci-root={root}",
         f"--torchci-lock-dir={tmp_path / 'locks'}", f"--junitxml={junit}", *workers,
     ]  # fmt: skip
+    if not workers:
+        return run_inprocess(pytester, tmp_path, *args)
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
     return subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=240)
 
 
@@ -179,39 +186,45 @@ def child_properties(junit: Path) -> dict[str, dict[str, str]]:
     return out
 
 
-SIDE_BY_SIDE = [("s1", 18, 2, 0.6), ("s2", 20, 0, 0.3), ("s3", 10, 3, 0.5), ("s4", 21, 1, 0.2)]
+SIDE_BY_SIDE = [("s1", 18, 2, 0.3), ("s2", 20, 0, 0.15), ("s3", 10, 3, 0.25), ("s4", 21, 1, 0.1)]
 
 
 @pytest.mark.parametrize("workers", [["-n", "4"], []], ids=["n4", "serial"])
 def test_each_suite_counts_its_own_xml_whatever_runs_beside_it(
-    tmp_path: Path, workers: list[str]
+    pytester: pytest.Pytester, tmp_path: Path, workers: list[str]
 ) -> None:
     root = tmp_path / "checkout"
     root.mkdir()
-    suites = xml_suites(tmp_path / "suites", CHILD_PYTEST, SIDE_BY_SIDE)
+    # One after the other, nothing runs beside a suite: no need to wait.
+    calls = SIDE_BY_SIDE if workers else [(n, c, f, 0.0) for n, c, f, _ in SIDE_BY_SIDE]
+    suites = xml_suites(tmp_path / "suites", CHILD_PYTEST, calls)
     junit = tmp_path / "out.xml"
-    proc = run_x(tmp_path, suites, root, junit, workers)
+    proc = run_x(pytester, tmp_path, suites, root, junit, workers)
     props = child_properties(junit)
-    for name, cases, failing, _ in SIDE_BY_SIDE:
+    for name, cases, failing, _ in calls:
         got = props[name]
         assert (got["child_tests"], got["child_failures"]) == (str(cases), str(failing)), (
             name, got, proc.stdout,
         )  # fmt: skip
         assert "child_unattributed" not in got
     # A failure lists its own failing cases, and no other suite's.
-    s3 = proc.stdout.split("writer[s3-10-3-0.5] failed (", 1)[1].split("--- full log", 1)[0]
+    s3_id = "-".join(str(arg) for arg in calls[2])
+    s3 = proc.stdout.split(f"writer[{s3_id}] failed (", 1)[1].split("--- full log", 1)[0]
     assert s3.count("AssertionError: case") == 3 and "of s1" not in s3, proc.stdout
 
 
-def test_xml_nobody_claims_counts_only_for_a_suite_that_ran_alone(tmp_path: Path) -> None:
+def test_xml_nobody_claims_counts_only_for_a_suite_that_ran_alone(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
     root = tmp_path / "checkout"
     root.mkdir()
-    calls = [("p1", 5, 1, 0.5), ("p2", 7, 0, 0.5)]
-    suites = xml_suites(tmp_path / "suites", PLAIN_WRITER, calls)
     results = {}
-    for mode, workers in (("serial", []), ("n2", ["-n", "2"])):
+    # Side by side, each writer waits so that the other's file lands while it runs.
+    for mode, workers, delay in (("serial", [], 0.0), ("n2", ["-n", "2"], 0.5)):
+        calls = [("p1", 5, 1, delay), ("p2", 7, 0, delay)]
+        suites = xml_suites(tmp_path / f"suites-{mode}", PLAIN_WRITER, calls)
         junit = tmp_path / f"{mode}.xml"
-        proc = run_x(tmp_path, suites, root, junit, workers)
+        proc = run_x(pytester, tmp_path, suites, root, junit, workers)
         results[mode] = (child_properties(junit), proc.stdout)
     serial, _ = results["serial"]
     assert (serial["p1"]["child_tests"], serial["p2"]["child_tests"]) == ("5", "7")

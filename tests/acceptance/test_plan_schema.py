@@ -1,10 +1,10 @@
-"""The plan's JSON form (schema 1): from ``python -m pytest_torchci plan`` and from
-``--torchci-plan``."""
+"""The plan's JSON form (schema 1): from ``torchci plan`` and from ``--torchci-plan``."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from pytest_torchci import SCHEMA_VERSION
+from pytest_torchci.cli import main
 
 CPU_BUILD = "linux-jammy-py3.10-gcc11"
 PLAN_KEYS = {"schema", "job", "root", "env", "steps"}
@@ -41,15 +42,17 @@ JOBS: list[dict[str, Any]] = [
 
 
 def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_torchci", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env=dict(os.environ),
-        check=False,
-        timeout=60,
-    )
+    """``torchci ARGS`` with ``stdin``, in this process (the entry points themselves:
+    test_cli.py)."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdin
+    sys.stdin = io.StringIO(stdin or "")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        sys.stdin = saved
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def write_jobs(path: Path, jobs: list[dict[str, Any]]) -> Path:

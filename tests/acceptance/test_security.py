@@ -5,6 +5,7 @@ second account, files and processes planted by the test itself outside the run).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,12 +13,13 @@ import stat
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from pytest_torchci.run import reaper
-from pytest_torchci.run.reaper import COOKIE_VARIABLE, new_cookie, stop_groups
+from pytest_torchci.run.reaper import CANCEL_GRACE, COOKIE_VARIABLE, new_cookie, stop_groups
 from pytest_torchci.run.statedir import (
     UnsafeFileError,
     UnsafeFolderError,
@@ -33,10 +35,11 @@ from .test_devices import (
     completed,
     fake_args,
     make_run_dir,
+    run_fake,
     run_pytest,
     write_fake_suites,
 )
-from .test_hangs_crashes import HANG, alive
+from .test_hangs_crashes import ESCAPE, HANG, _gone, _pids, alive
 from .test_hangs_crashes import make_suites as make_hang_suites
 
 NOBODY = 65534
@@ -151,7 +154,7 @@ def test_a_lock_folder_others_can_write_stops_the_run(
         args.append(f"--torchci-lock-dir={locks}")
     else:
         monkeypatch.setenv("TORCHCI_LOCK_DIR", str(locks))
-    result = pytester.runpytest_subprocess(*args)
+    result = pytester.runpytest_inprocess(*args)  # stops before anything runs
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     named = "--torchci-lock-dir" if source == "option" else "TORCHCI_LOCK_DIR=*(environment)"
     result.stderr.fnmatch_lines(
@@ -215,14 +218,14 @@ def test_a_file_planted_in_the_shared_folder_costs_that_device_only(tmp_path: Pa
     assert not (tmp_path / "elsewhere").exists()
 
 
-def test_shared_lock_folder_from_the_ini_file(tmp_path: Path) -> None:
+def test_shared_lock_folder_from_the_ini_file(pytester: pytest.Pytester, tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o777)  # not sticky: anyone could delete a lock that a run holds
     run = make_run_dir(tmp_path, "run")
     (run / "pytest.ini").write_text(f"[pytest]\ntorchci_shared_lock_dir = {shared}\n")
     suites = write_fake_suites(run / "suites", [("fake1", "a-0")], out=tmp_path / "r.jsonl")
-    proc = completed(run_pytest(run, *fake_args(run, suites, tmp_path / "mine")))
+    proc = run_fake(pytester, run, *fake_args(run, suites, tmp_path / "mine"))
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR
     assert "torchci_shared_lock_dir" in proc.stderr
     assert "lets others delete the lock files your run holds" in proc.stderr
@@ -241,7 +244,7 @@ def test_a_link_planted_at_a_lock_file_is_not_followed(tmp_path: Path) -> None:
     (locks / "cuda-0.slot0.lock").symlink_to(target)
     run = make_run_dir(tmp_path, "run")
     suites = write_fake_suites(run / "suites", [("fake1", "a-0")], out=tmp_path / "r.jsonl")
-    proc = completed(run_pytest(run, *fake_args(run, suites, locks, "cuda:1"), "-n", "2"))
+    proc = completed(run_pytest(run, *fake_args(run, suites, locks, "cuda:1"), "-n", "1"))
     assert proc.returncode == 1, proc.stdout
     assert f"lock file {locks}/cuda-0.slot0.lock: a symbolic link, not followed" in proc.stdout
     assert target.read_text() == "keep me"
@@ -268,7 +271,7 @@ def test_a_link_planted_at_a_setup_marker_is_not_followed(tmp_path: Path) -> Non
         routes.replace("calls = [", 'calls = [{ call = "install_thing" }, ')
     )
     proc = completed(
-        run_pytest(run, *fake_args(run, suites, locks), "-n", "2", "--testrunuid=fixed")
+        run_pytest(run, *fake_args(run, suites, locks), "-n", "1", "--testrunuid=fixed")
     )
     assert proc.returncode == 1, proc.stdout
     assert "setup marker" in proc.stdout and "symbolic link; not followed" in proc.stdout
@@ -279,23 +282,22 @@ def test_a_link_planted_at_a_setup_marker_is_not_followed(tmp_path: Path) -> Non
 # --- kill only what is provably the run's own ----------------------------------------
 
 
-def _wait_for(pidfiles: list[Path], seconds: float = 90) -> list[int]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if all(p.exists() and len(p.read_text().split()) == 2 for p in pidfiles):
-            return [int(x) for p in pidfiles for x in p.read_text().split()]
-        time.sleep(0.1)
-    raise AssertionError("the suites never started")
-
-
 def test_a_planted_journal_cannot_make_a_cancel_kill_another_process(
     pytester: pytest.Pytester,
 ) -> None:
     """The attack of issue 11: a journal naming a process group that is not the run's.
-    After SIGTERM the run's own suites are stopped; the other process lives on."""
+    After SIGTERM the run's own suites are stopped; the other process lives on.
+
+    The cancel itself, as under any -n 2 run (SIGTERM to the controller only): both
+    suites hang, one with a tree that ignores SIGINT (its grandchild SIGTERM too), one
+    whose grandchild left for a session of its own; both trees are stopped, in time,
+    and the JUnit file is written."""
     root = pytester.mkdir("checkout")
     locks = private_folder(pytester.path / "locks")
-    suites = make_hang_suites(pytester.path / "suites", {"hang_a": HANG, "hang_b": HANG})
+    suites = make_hang_suites(
+        pytester.path / "suites", {"hang": HANG, "escape": ESCAPE.format(then="hang")}
+    )
+    junit = pytester.path / "out.xml"
     victim = sleeper()
     try:
         journal = private_folder(locks / "runs" / "fixed" / "groups") / "99999999"
@@ -303,21 +305,20 @@ def test_a_planted_journal_cannot_make_a_cancel_kill_another_process(
         argv = [
             sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--torchci-config=x",
             f"--torchci-suites={suites}", f"--torchci-root={root}", f"--torchci-lock-dir={locks}",
-            "-n", "2", "--testrunuid=fixed",
+            "-n", "2", "--testrunuid=fixed", f"--junitxml={junit}",
         ]  # fmt: skip
         proc = subprocess.Popen(
             argv, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
-        own = _wait_for([suites / "hang_a", suites / "hang_b"])
+        own = _pids(suites / "hang", 90) + _pids(suites / "escape", 90)
+        cancelled = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=60)
-        deadline = time.monotonic() + 10
-        while any(alive(p) for p in own) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        survivors = [p for p in own if alive(p)]
-        for p in survivors:
-            os.kill(p, signal.SIGKILL)
-        assert not survivors, output
+        assert time.monotonic() - cancelled < 10 + 5, output
+        assert not _gone(own), output
+        assert time.monotonic() - cancelled < sum(CANCEL_GRACE) + 6
+        assert "Traceback" not in output
+        ET.parse(junit)  # well-formed
         assert victim.poll() is None, output  # the planted group was left alone
         assert f"pid {victim.pid}: left alone (does not carry this run's" in output
         assert "process group 1: not signalled" in output
@@ -327,34 +328,10 @@ def test_a_planted_journal_cannot_make_a_cancel_kill_another_process(
         victim.wait()
 
 
-ORPHAN = """
-# Starts a sleeper in its own process group, records its pid, then kills its xdist worker.
-import os, signal, subprocess, sys
-sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-with open(sys.argv[1], "w") as f:
-    f.write(str(sleeper.pid))
-os.kill(os.getppid(), signal.SIGKILL)
-"""
-
-
-def test_what_a_dead_worker_left_running_is_stopped_by_the_sweep(
-    pytester: pytest.Pytester,
-) -> None:
-    """The worker's journal names the group; its process carries the run's cookie (made
-    by the controller, handed to the worker), so the controller's sweep stops it."""
-    root = pytester.mkdir("checkout")
-    suites = make_hang_suites(pytester.path / "suites", {"orphan": ORPHAN})
-    result = pytester.runpytest_subprocess(
-        "--torchci-config=x", f"--torchci-suites={suites}", f"--torchci-root={root}",
-        f"--torchci-lock-dir={pytester.path / 'locks'}", "-n", "1", timeout=120,
-    )  # fmt: skip
-    pid = int((suites / "orphan").read_text())
-    try:
-        result.stdout.fnmatch_lines(["*torchci: stopped 1 processes the suites left running*"])
-        assert not alive(pid)
-    finally:
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
+# What a dead worker left running is stopped by the controller's sweep (the worker's
+# journal names the group; the process carries the run's cookie, made by the controller
+# and handed to the worker): test_hangs_crashes.py,
+# test_a_worker_that_dies_mid_item_fails_that_item_only.
 
 
 STRIPPED = """
@@ -366,27 +343,30 @@ with open(sys.argv[1], "w") as f:
 """
 
 
-@pytest.mark.parametrize("session", [False, True], ids=["in-its-group", "in-a-session-of-its-own"])
-def test_a_leftover_without_the_cookie_is_named_not_killed(
-    pytester: pytest.Pytester, session: bool
-) -> None:
+def test_a_leftover_without_the_cookie_is_named_not_killed(pytester: pytest.Pytester) -> None:
+    """Two suites each leave a process without the cookie: one in the suite's group, one
+    in a session of its own."""
     root = pytester.mkdir("checkout")
     suites = make_hang_suites(
-        pytester.path / "suites", {"stripped": STRIPPED.format(session=session)}
+        pytester.path / "suites",
+        {"in_group": STRIPPED.format(session=False), "in_session": STRIPPED.format(session=True)},
     )
     result = pytester.runpytest_subprocess(
         "--torchci-config=x", f"--torchci-suites={suites}", f"--torchci-root={root}",
         f"--torchci-lock-dir={pytester.path / 'locks'}", "-rA", timeout=120,
     )  # fmt: skip
-    pid = int((suites / "stripped").read_text())
+    pids = [int((suites / name).read_text()) for name in ("in_group", "in_session")]
     try:
-        assert alive(pid)
-        result.assert_outcomes(passed=1)
-        result.stdout.fnmatch_lines(
-            [f"*left running after the command ended: pid {pid}: left alone (does not carry*"]
-        )
+        assert all(alive(pid) for pid in pids)
+        result.assert_outcomes(passed=2)
+        for pid in pids:
+            result.stdout.fnmatch_lines(
+                [f"*left running after the command ended: pid {pid}: left alone (does not carry*"]
+            )
     finally:
-        os.kill(pid, signal.SIGKILL)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_stop_groups_signals_only_processes_with_the_cookie() -> None:

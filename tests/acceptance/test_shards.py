@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_torchci import Job, load_suites
+from pytest_torchci.cli import main
 from pytest_torchci.scale.matrix import build_matrix, job_names, load_runners
 from pytest_torchci.scale.shards import balance, expand_all_shards, shard_name
 
@@ -39,7 +39,7 @@ def fake_sharded_suites(folder: Path, out: Path) -> Path:
         '  { call = "fake", args = ["y-0.1"] },\n'
         "]\n"
     )
-    run = f'["{sys.executable}", "{recorder}", "$1", "@seconds($1)", "{out}"]'
+    run = f'["{sys.executable}", "-S", "{recorder}", "$1", "@seconds($1)", "{out}"]'
     (folder / "fake.toml").write_text(
         f'[fake]\ncites = "test.sh: fake()"\nparams = ["name"]\nsteps = [{{ run = {run} }}]\n'
     )
@@ -55,7 +55,7 @@ def test_all_shards_under_xdist_runs_every_item_once(pytester: pytest.Pytester) 
         "--torchci-config=fake", f"--torchci-build-env={CUDA}", "--torchci-shard=1/4",
         "--torchci-all-shards", f"--torchci-suites={suites}", f"--torchci-root={checkout}",
         "--torchci-devices=cuda:4", f"--torchci-lock-dir={pytester.path / 'locks'}",
-        "-n", "4", "-p", "no:cacheprovider", timeout=180,
+        "-n", "2", "-p", "no:cacheprovider", timeout=180,
     )  # fmt: skip
     # 4 shards x (fake[sK] + fake[y] renamed per shard) + the shard-1 extra = 9 items
     result.assert_outcomes(passed=9)
@@ -96,14 +96,14 @@ def test_balanced_shards_collect_disjoint_items_with_predicted_times(
     store.write_text(json.dumps({"durations": {"test_python_shard[1]": 3000.0}}))
     seen: list[str] = []
     for k in (1, 2, 3):
-        result = pytester.runpytest_subprocess(
+        result = pytester.runpytest_inprocess(
             "--torchci-config=default", f"--torchci-build-env={CUDA}", f"--torchci-shard={k}/3",
             "--torchci-balance=3", f"--torchci-root={checkout}", f"--torchci-durations={store}",
             "--collect-only", "-q", "-p", "no:cacheprovider",
         )  # fmt: skip
         items = [ln for ln in result.outlines if ln.startswith("torchci::")]
         seen.extend(items)
-        header = pytester.runpytest_subprocess(
+        header = pytester.runpytest_inprocess(
             "--torchci-config=default", f"--torchci-build-env={CUDA}", f"--torchci-shard={k}/3",
             "--torchci-balance=3", f"--torchci-root={checkout}", "--collect-only",
             "-p", "no:cacheprovider",
@@ -118,7 +118,7 @@ def test_store_durations_then_read_them_back(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST)
     checkout = pytester.mkdir("checkout")
     store = pytester.path / "store.json"
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--torchci-config=fake", "--torchci-build-env=linux-py3", "--torchci-shard=2/2",
         f"--torchci-suites={suites}", f"--torchci-root={checkout}",
         f"--torchci-store-durations={store}", "-p", "no:cacheprovider", "-v",
@@ -144,7 +144,7 @@ def test_github_summary_and_annotations(
     (suites / "routes.toml").write_text(
         (suites / "routes.toml").read_text().replace('"y-0.1"', '"y-bad"')
     )
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--torchci-config=fake", "--torchci-build-env=linux-py3", "--torchci-shard=2/2",
         f"--torchci-suites={suites}", f"--torchci-root={checkout}", "-p", "no:cacheprovider",
     )  # fmt: skip
@@ -179,16 +179,17 @@ def check_matrix(matrix: dict[str, Any], shards: int) -> None:
     ],
 )
 def test_matrix_schema_and_runners(
-    tmp_path: Path, config: str, build: str, shards: int, runner: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    config: str,
+    build: str,
+    shards: int,
+    runner: str,
 ) -> None:
     (tmp_path / "test").mkdir()
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest_torchci", "matrix", "--config", config, "--build-env",
-         build, "--shards", str(shards), "--root", str(tmp_path)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    matrix = json.loads(proc.stdout)
+    argv = ["matrix", "--config", config, "--build-env", build, "--shards", str(shards)]
+    assert main([*argv, "--root", str(tmp_path)]) == 0
+    matrix = json.loads(capsys.readouterr().out)
     check_matrix(matrix, shards)
     assert {e["runner"] for e in matrix["include"]} == {runner}
 
@@ -204,29 +205,28 @@ def test_job_names_as_ci_shows_them(tmp_path: Path) -> None:
     ]
 
 
-def test_matrix_with_a_runners_file_and_durations(tmp_path: Path) -> None:
+def test_matrix_with_a_runners_file_and_durations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "test").mkdir()
     runners = tmp_path / "runners.json"
     runners.write_text(json.dumps({"cpu": "small-cpu", "cuda:1": "one-gpu"}))
     durations = tmp_path / "d.json"
     durations.write_text(json.dumps({"durations": {"test_python_shard[1]": 9000}}))
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest_torchci", "matrix", "--config", "default", "--build-env",
-         CUDA, "--shards", "3", "--root", str(tmp_path), "--runners", str(runners),
-         "--durations", str(durations), "--names"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    first, *names = proc.stdout.splitlines()
+    assert main([
+        "matrix", "--config", "default", "--build-env", CUDA, "--shards", "3",
+        "--root", str(tmp_path), "--runners", str(runners), "--durations", str(durations),
+        "--names",
+    ]) == 0  # fmt: skip
+    first, *names = capsys.readouterr().out.splitlines()
     check_matrix(json.loads(first), 3)
     assert names[0] == f"{CUDA} / test (default, 1, 3, one-gpu)"
-    bad = subprocess.run(
-        [sys.executable, "-m", "pytest_torchci", "matrix", "--config", "smoke",
-         "--build-env", CUDA, "--shards", "1", "--root", str(tmp_path), "--runners", str(runners)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert bad.returncode == 2, bad.stdout
-    assert "no runner in the mapping covers 1 cuda device(s) (H100, B200)" in bad.stderr
+    assert main([
+        "matrix", "--config", "smoke", "--build-env", CUDA, "--shards", "1",
+        "--root", str(tmp_path), "--runners", str(runners),
+    ]) == 2  # fmt: skip
+    bad = capsys.readouterr()
+    assert "no runner in the mapping covers 1 cuda device(s) (H100, B200)" in bad.err
 
 
 def test_junit_has_one_case_per_shard_item(pytester: pytest.Pytester) -> None:
@@ -234,7 +234,7 @@ def test_junit_has_one_case_per_shard_item(pytester: pytest.Pytester) -> None:
     suites = fake_sharded_suites(pytester.path / "suites", out)
     pytester.makeconftest(CONFTEST)
     checkout = pytester.mkdir("checkout")
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--torchci-config=fake", "--torchci-build-env=linux-py3", "--torchci-shard=1/2",
         "--torchci-all-shards", f"--torchci-suites={suites}", f"--torchci-root={checkout}",
         "--junitxml=out.xml", "-p", "no:cacheprovider",

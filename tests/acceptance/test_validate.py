@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from pytest_torchci.cli import main
 from pytest_torchci.data.loader import load_suites
 from pytest_torchci.data.model import Job
 from pytest_torchci.validate import compare_job, trace_job
@@ -32,14 +32,14 @@ JOBS = [
 ]
 
 
-def validate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_torchci", "validate", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        check=False,
-    )
+def validate_here(
+    capsys: pytest.CaptureFixture[str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``torchci validate ARGS`` in this process, as a completed process (the entry
+    points themselves: test_cli.py)."""
+    code = main(["validate", *args])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
 
 
 @pytest.fixture
@@ -102,20 +102,21 @@ def test_planted_call_difference_is_reported_at_the_calls_level(suites_copy: Pat
     assert "calls: " in result.first_difference
 
 
-def test_cli_reports_and_exit_status(tmp_path: Path, suites_copy: Path) -> None:
+def test_cli_reports_and_exit_status(
+    tmp_path: Path, suites_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text("\n".join(json.dumps(j.as_json()) for j in JOBS) + "\n")
     report, verdicts = tmp_path / "report.md", tmp_path / "verdicts.json"
     args = ["--test-sh", str(TEST_SH), "--jobs", str(jobs), "-n", "2"]
-    ok = validate(*args, "--suites", str(FIXTURE / "suites"), "--report", str(report))
+    ok = validate_here(capsys, *args, "--suites", str(FIXTURE / "suites"), "--report", str(report))
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert f"{len(JOBS)} agree, 0 differ" in ok.stdout
     assert "| default | 3 | 3 |" in report.read_text()
 
     _edit(suites_copy / "toy.toml", '"--done"', '"--finished"')
-    bad = validate(
-        *args, "--suites", str(suites_copy), "--json", str(verdicts), "--report", str(report)
-    )
+    more = ["--json", str(verdicts), "--report", str(report)]
+    bad = validate_here(capsys, *args, "--suites", str(suites_copy), *more)
     assert bad.returncode == 1
     data = json.loads(verdicts.read_text())
     by_config = {j["job"]["test_config"]: j for j in data["jobs"]}
@@ -126,8 +127,9 @@ def test_cli_reports_and_exit_status(tmp_path: Path, suites_copy: Path) -> None:
     assert "--finished" in report.read_text()
 
 
-def test_one_job_from_the_command_line() -> None:
-    proc = validate(
+def test_one_job_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    proc = validate_here(
+        capsys,
         "--test-sh", str(TEST_SH), "--suites", str(FIXTURE / "suites"),
         "--build-env", "linux-cuda12-py3", "--config", "default", "--shard", "2/2", "-v",
     )  # fmt: skip
@@ -144,8 +146,8 @@ def test_one_job_from_the_command_line() -> None:
         (["--test-sh", str(TEST_SH), "--jobs", "nope.jsonl"], "nope.jsonl"),
     ],
 )
-def test_bad_input(args: list[str], message: str) -> None:
-    proc = validate(*args)
+def test_bad_input(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    proc = validate_here(capsys, *args)
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -210,8 +212,11 @@ def test_sandbox_leaves_nothing_outside(tmp_path: Path, monkeypatch: pytest.Monk
     assert list(tmp_path.iterdir()) == []
 
 
-def test_real_mode_on_the_sample_checkout(sample_checkout: Path) -> None:
-    proc = validate(
+def test_real_mode_on_the_sample_checkout(
+    sample_checkout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proc = validate_here(
+        capsys,
         "--test-sh", str(TEST_SH), "--suites", str(FIXTURE / "suites"), "--real-run",
         "--root", str(sample_checkout), "--call", "toy_unit_shard",
         "--build-env", "linux-py3-cpu", "--config", "default", "--shard", "2/2",
@@ -273,9 +278,11 @@ def test_sandbox_folders_decide_where_a_pushd_lands(
         assert "'benchmarks/toy', 'python', 'run_bench.py'" in result.first_difference
 
 
-def test_sandbox_folders_outside_the_checkout_are_refused() -> None:
-    proc = validate(
-        "--test-sh", str(TEST_SH), "--config", "bench", "--sandbox-folders", "test,../x"
+def test_sandbox_folders_outside_the_checkout_are_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    proc = validate_here(
+        capsys, "--test-sh", str(TEST_SH), "--config", "bench", "--sandbox-folders", "test,../x"
     )
     assert proc.returncode == 2
     assert "'../x' is outside the checkout" in proc.stderr
