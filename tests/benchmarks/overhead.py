@@ -1,7 +1,8 @@
 """The plugin's overhead: N trivial suites (each runs `true`) through pytest-torchci,
 against the same N commands in a bare `subprocess.run` loop, and against plain pytest
-running the same command in N parametrized tests. Whole-process wall times; the per-item
-figures leave out each run's start-up (its `--collect-only` time).
+running the same command in N parametrized tests. Whole-process wall times, the median
+of 7 rounds that each run every kind once; the per-item figures leave out each run's
+start-up (its `--collect-only` time).
 
     python tests/benchmarks/overhead.py [N]
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -86,7 +88,15 @@ def timed(argv: list[str], cwd: Path) -> float:
 
 
 def cpu(argv: list[str]) -> float:
-    return min(CPU[tuple(argv)])
+    return statistics.median(CPU[tuple(argv)])
+
+
+ROUNDS = 7
+
+
+def per_item(full: list[float], collect: list[float], n: int) -> float:
+    """Seconds per item: the median run less the median start-up, over ``n``."""
+    return (statistics.median(full) - statistics.median(collect)) / n
 
 
 def main() -> int:
@@ -115,43 +125,51 @@ def main() -> int:
 
         compileall.compile_dir(str(Path(pytest_torchci.__file__).parent), quiet=1)
         timed(plugin_argv, work)  # warm the caches once
-        plugin_s = min(timed(plugin_argv, work) for _ in range(5))
-        bare_s = min(timed(bare_argv, work) for _ in range(5))
-        collect_s = min(timed([*plugin_argv, "--collect-only"], work) for _ in range(5))
-        empty_s = min(timed([sys.executable, "-c", "pass"], work) for _ in range(5))
         timed(plain_argv, work / "plain")
-        pytest_s = min(timed(plain_argv, work / "plain") for _ in range(5))
-        pytest_collect_s = min(
-            timed([*plain_argv, "--collect-only"], work / "plain") for _ in range(3)
-        )
-
-        def fresh(k: int) -> float:  # a checkout no earlier run wrote logs into, as in CI
+        # Round after round, each kind of run once: a machine that slows down or speeds
+        # up meanwhile (a shared one does) weighs on every kind alike.
+        walls: dict[str, list[float]] = {}
+        runs = {
+            "plugin": (plugin_argv, work),
+            "plugin_collect": ([*plugin_argv, "--collect-only"], work),
+            "pytest": (plain_argv, work / "plain"),
+            "pytest_collect": ([*plain_argv, "--collect-only"], work / "plain"),
+            "bare": (bare_argv, work),
+            "empty": ([sys.executable, "-c", "pass"], work),
+        }
+        for k in range(ROUNDS):
+            for name, (argv, cwd) in runs.items():
+                walls.setdefault(name, []).append(timed(argv, cwd))
+            # A checkout no earlier run wrote logs into, as in CI.
             (work / f"fresh{k}").mkdir()
-            return timed([*plugin_argv, f"--torchci-root={work / f'fresh{k}'}"], work)
-
-        fresh_s = min(fresh(k) for k in range(5))
+            fresh = [*plugin_argv, f"--torchci-root={work / f'fresh{k}'}"]
+            walls.setdefault("fresh", []).append(timed(fresh, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    median = {name: statistics.median(values) for name, values in walls.items()}
     print(
-        f"start-up: pytest with the plugin, collecting the {n} items: {collect_s:.3f} s; "
-        f"bare python: {empty_s:.3f} s"
+        f"start-up: pytest with the plugin, collecting the {n} items: "
+        f"{median['plugin_collect']:.3f} s; bare python: {median['empty']:.3f} s "
+        f"(medians of {ROUNDS} interleaved rounds)"
     )
-    per_item = (plugin_s - collect_s) / n
-    per_fresh = (fresh_s - collect_s) / n
-    per_pytest = (pytest_s - pytest_collect_s) / n
+    item = per_item(walls["plugin"], walls["plugin_collect"], n)
+    fresh_item = per_item(walls["fresh"], walls["plugin_collect"], n)
+    pytest_item = per_item(walls["pytest"], walls["pytest_collect"], n)
+    bare_item = per_item(walls["bare"], walls["empty"], n)
     print(
-        f"per item: plugin {per_item * 1000:.2f} ms ({per_fresh * 1000:.2f} ms in a fresh "
-        f"checkout), plain pytest {per_pytest * 1000:.2f} ms, "
-        f"bare subprocess.run {(bare_s - empty_s) / n * 1000:.2f} ms"
+        f"per item: plugin {item * 1000:.2f} ms ({fresh_item * 1000:.2f} ms in a fresh "
+        f"checkout), plain pytest {pytest_item * 1000:.2f} ms, "
+        f"bare subprocess.run {bare_item * 1000:.2f} ms"
     )
     cpu_item = (cpu(plugin_argv) - cpu([*plugin_argv, "--collect-only"])) / n
     cpu_pytest = (cpu(plain_argv) - cpu([*plain_argv, "--collect-only"])) / n
     print(f"CPU per item: plugin {cpu_item * 1000:.2f} ms, plain pytest {cpu_pytest * 1000:.2f} ms")
-    ratio = plugin_s / bare_s
+    ratio = median["plugin"] / median["bare"]
     print(
-        f"RESULT items={n} plugin_s={plugin_s:.3f} bare_s={bare_s:.3f} ratio={ratio:.2f} "
-        f"pytest_s={pytest_s:.3f} ratio_vs_pytest={per_item / per_pytest:.2f} "
-        f"ratio_vs_pytest_fresh={per_fresh / per_pytest:.2f} "
+        f"RESULT items={n} plugin_s={median['plugin']:.3f} bare_s={median['bare']:.3f} "
+        f"ratio={ratio:.2f} pytest_s={median['pytest']:.3f} "
+        f"ratio_vs_pytest={item / pytest_item:.2f} "
+        f"ratio_vs_pytest_fresh={fresh_item / pytest_item:.2f} "
         f"cpu_ratio_vs_pytest={cpu_item / cpu_pytest:.2f}"
     )
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,7 +13,9 @@ import pytest
 
 from pytest_torchci.data.model import Command
 from pytest_torchci.run import processes as runner
+from pytest_torchci.run.execute import _new_log
 from pytest_torchci.run.processes import RunOptions, run_command
+from pytest_torchci.run.reaper import children
 
 SLEEPER = (sys.executable, "-c", "import time; print('going to sleep', flush=True); time.sleep(60)")
 TALKER = (sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr)")
@@ -62,3 +65,49 @@ def test_output_reaches_log_live_and_tail(tmp_path: Path, realtime: bool) -> Non
 def test_capture_returns_stdout_only(tmp_path: Path) -> None:
     result = run_command(command(TALKER), RunOptions(root=tmp_path, base_env={}), capture=True)
     assert result.output == "out\n"
+
+
+@pytest.mark.parametrize("link", ["symlink", "hardlink"])
+def test_an_earlier_log_is_replaced_not_written_through(tmp_path: Path, link: str) -> None:
+    """A log left at the path (by an earlier run, or planted as a link) is removed, not
+    truncated: the file it pointed at keeps its contents."""
+    other = tmp_path / "other.txt"
+    other.write_text("not a log\n")
+    path = tmp_path / "logs" / "suite.log"
+    path.parent.mkdir()
+    if link == "symlink":
+        path.symlink_to(other)
+    else:
+        os.link(other, path)
+    fd = _new_log(path)
+    with open(fd, "a+", encoding="utf-8") as log:
+        log.write("this run\n")
+    assert other.read_text() == "not a log\n"
+    assert not path.is_symlink() and path.read_text() == "this run\n"
+    assert os.stat(path).st_ino != os.stat(other).st_ino
+
+
+def test_a_new_log_makes_its_folder(tmp_path: Path) -> None:
+    path = tmp_path / "test-reports" / "torchci-logs" / "suite.log"
+    os.close(_new_log(path))
+    assert path.read_text() == ""
+
+
+def test_children_lists_live_and_exited_children() -> None:
+    """A child that has ended and one that still runs are both listed until reaped; with
+    none left, the list is empty again (the quick answer when there are none)."""
+    known = set(children())
+    done = subprocess.Popen(["true"])
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 10
+        while os.waitid(os.P_PID, done.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        if os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"):
+            assert {done.pid, running.pid} <= set(children()) - known
+    finally:
+        running.kill()
+        running.wait()
+        done.wait()
+    assert not {done.pid, running.pid} & set(children())
