@@ -287,6 +287,8 @@ class Engine:
 
     def expand(self, state: State, word: str) -> str:
         """Expand one word as a quoted bash word: always exactly one string."""
+        if "$" not in word and "@" not in word:  # a literal (most words): nothing to do
+            return word
 
         def sub(m: re.Match[str]) -> str:
             if m.group(0) == "$$":

@@ -19,6 +19,7 @@ def add_options(parser: pytest.Parser) -> None:
     _job_options(group)
     _device_options(group, parser)
     _report_options(group)
+    _deadline_options(group, parser)
     _scale_options(group)
     _folder_options(group)
 
@@ -135,6 +136,23 @@ def _report_options(group: pytest.OptionGroup) -> None:
         action="store_true",
         default=False,
         help="a line per finished suite at any verbosity (shown by default from -v on)",
+    )
+
+
+def _deadline_options(group: pytest.OptionGroup, parser: pytest.Parser) -> None:
+    """How a suite past its deadline is stopped (the deadline itself: --timeout)."""
+    group.addoption(
+        "--torchci-kill-grace",
+        metavar="SECONDS",
+        help="when a suite's deadline passes, the seconds between SIGINT and SIGTERM and "
+        "between SIGTERM and SIGKILL to its process tree, for a suite's pytest to write its "
+        "XML (default 5; also TORCHCI_KILL_GRACE and the torchci_kill_grace ini value)",
+    )
+    parser.addini(
+        "torchci_kill_grace",
+        "seconds between the signals that stop a suite past its deadline (see "
+        "--torchci-kill-grace)",
+        default="",
     )
 
 

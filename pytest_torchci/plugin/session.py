@@ -81,6 +81,7 @@ class Runtime:
             on_start=self.journal.register,
             on_end=self.journal.unregister,
             timeline=self.timeline,
+            grace=(s.kill_grace, s.kill_grace),
         )
         self.suites = SuiteRun(
             self.job, self.placement, self.executor, self.reports, self.dry, self.timeline
@@ -171,7 +172,7 @@ class Runtime:
             "NO_TEST_TIMEOUT"
         )
         timeout = deadline(item, item.unit.suite, self.job, no_test_timeout=bool(no_timeout))
-        apply_deadline(item, timeout)
+        apply_deadline(item, timeout, self.executor.grace)
 
     def expected_durations(self) -> dict[str, float]:
         """Each test unit's expected duration (see :func:`durations.expected`)."""

@@ -17,6 +17,7 @@ import pytest
 from ..devices.discovery import DeviceSpecError, Host, parse_device_spec
 from ..plan.jobs import parse_shard as parse_shard_text
 from ..plan.jobs import whole_number
+from ..run.processes import GRACE_SECONDS
 from ..run.statedir import UnsafeFolderError, check_shared_folder, private_folder
 
 __all__ = ["Settings", "parse_shard", "resolve_settings"]
@@ -43,6 +44,7 @@ class Settings:
     require_devices: str | None = None  # why a missing device fails the suite (None: skip)
     slots_per_device: int = 1
     durations: tuple[Path, ...] = ()
+    kill_grace: float = GRACE_SECONDS[0]  # seconds from SIGINT to SIGTERM, and on to SIGKILL
 
 
 def default_lock_dir() -> Path:
@@ -165,6 +167,7 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         require_devices=_require_devices(config, env),
         slots_per_device=slots or 1,
         durations=durations,
+        kill_grace=_kill_grace(config, env),
         suites_dir=suites_dir,
         log_dir=log_dir,
     )
@@ -241,6 +244,28 @@ def _durations(config: pytest.Config) -> tuple[Path, ...]:
             raise pytest.UsageError(f"--torchci-durations {raw}: no such file")
         durations.append(path)
     return tuple(durations)
+
+
+def _kill_grace(config: pytest.Config, env: Mapping[str, str]) -> float:
+    """--torchci-kill-grace, else TORCHCI_KILL_GRACE, else the ini value, else 5 s."""
+    candidates = [
+        (config.getoption("torchci_kill_grace"), "--torchci-kill-grace {}"),
+        (env.get("TORCHCI_KILL_GRACE"), "TORCHCI_KILL_GRACE={} (environment)"),
+        (config.getini("torchci_kill_grace") or None, "torchci_kill_grace = {} (ini)"),
+    ]
+    for raw, source in candidates:
+        if raw is None:
+            continue
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds < float("inf"):
+            raise pytest.UsageError(
+                f"{source.format(raw)}: not a number of seconds (0 or more, e.g. 5 or 0.5)"
+            )
+        return seconds
+    return GRACE_SECONDS[0]
 
 
 def _truthy(value: str | None) -> bool:

@@ -54,9 +54,12 @@ def deadline(
     return SLOW_SECONDS if slow else DEFAULT_SECONDS
 
 
-def apply_deadline(item: pytest.Item, timeout: float | None) -> None:
-    """Record the deadline on the item and give pytest-timeout its later backstop."""
+def apply_deadline(
+    item: pytest.Item, timeout: float | None, grace: tuple[float, float] = GRACE_SECONDS
+) -> None:
+    """Record the deadline on the item and give pytest-timeout its later backstop (past
+    the deadline and the ``grace`` periods of the signals that stop the suite)."""
     item.stash[DEADLINE_KEY] = timeout
     item.own_markers = [m for m in item.own_markers if m.name != "timeout"]
-    backstop = 0.0 if timeout is None else timeout + sum(GRACE_SECONDS) + BACKSTOP_MARGIN
+    backstop = 0.0 if timeout is None else timeout + sum(grace) + BACKSTOP_MARGIN
     item.add_marker(pytest.mark.timeout(backstop))

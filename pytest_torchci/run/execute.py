@@ -20,7 +20,7 @@ from ..data.model import Command, Job
 from ..plan.engine import CommandResult, Engine, Executor, ScriptExit, SuiteFailure
 from ..plan.planner import Unit, run_entry
 from .failure import CommandRecord, SuiteError
-from .processes import RunOptions, run_command
+from .processes import GRACE_SECONDS, RunOptions, run_command
 from .reaper import children
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ class SuiteExecutor:
     on_start: Callable[[int], None] | None = None  # a suite process group started
     on_end: Callable[[int], None] | None = None  # ... and ended
     timeline: Timeline | None = None  # setup and teardown calls are spans of it
+    grace: tuple[float, float] = GRACE_SECONDS  # past a deadline: SIGINT, SIGTERM, SIGKILL
     _base_env: dict[str, str] | None = field(default=None, repr=False)
     _children: set[int] | None = field(default=None, repr=False)
 
@@ -86,6 +87,7 @@ class SuiteExecutor:
             cookie=self.cookie,
             token=token or secrets.token_hex(8),
             children=self._known_children(),
+            grace=self.grace,
         )
 
     def _executor(

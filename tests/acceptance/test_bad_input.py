@@ -120,6 +120,18 @@ CASES: list[tuple[str, Setup, dict[str, str], list[str]]] = [
         {},
         ["--torchci-durations gone.json", "no such file"],
     ),
+    (
+        "kill-grace-negative",
+        opt("--torchci-kill-grace=-1"),
+        {},
+        ["--torchci-kill-grace -1", "not a number of seconds"],
+    ),
+    (
+        "env-kill-grace-word",
+        opt(),
+        {"TORCHCI_KILL_GRACE": "soon"},
+        ["TORCHCI_KILL_GRACE=soon (environment)", "not a number of seconds"],
+    ),
     ("path-argument", opt("tests/"), {}, ["'tests/'", "select suites by node id"]),
     (
         "suites-toml-syntax",
