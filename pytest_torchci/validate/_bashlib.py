@@ -1,6 +1,7 @@
-"""The bash code the tracer puts into its sandbox: a stub for every external tool and the
-library that records function calls. Written out as files; never run through a shell
-string built from a job's values (the job's values travel as environment variables)."""
+"""The bash code the tracer puts into its sandbox: a stub for every external tool, one for
+every program of a mirrored checkout, and the library that records function calls.
+Written out as files; never run through a shell string built from a job's values (the
+job's values travel as environment variables)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,23 @@ for __a in "$@"; do
 done
 exit 0
 """
+
+# Every executable file of a mirrored checkout (``--tree``) holds this: run by its path
+# (a test binary such as build/bin/vec256_test_all_types_DEFAULT), it records how it was
+# run, with the path as given (not its base name, as the tools' stub does); sourced, it
+# does nothing, as the mirrored empty file did.
+PROGRAM_STUB_MARK = "# pytest-torchci trace stub for a program of the mirrored checkout"
+PROGRAM_STUB = (
+    "#!/bin/bash\n"
+    + PROGRAM_STUB_MARK
+    + r"""
+[[ "${BASH_SOURCE[0]}" != "$0" ]] && return 0
+__rec="$TORCHCI_TRACE_DIR/cmds/${EPOCHREALTIME/./}-$$"
+printf '%s\0' "${TORCHCI_PHASE:-prelude}" "$TORCHCI_FN_STACK" "$PWD" "$0" "$@" > "$__rec.argv"
+env -0 > "$__rec.env"
+exit 0
+"""
+)
 
 STUB_TOOLS = (
     "python", "python3", "pip", "pip3", "git", "sudo", "nvidia-smi", "rocminfo",

@@ -2,18 +2,23 @@
 
 - ``calls``: the dispatch chain's own calls (depth 0), function and arguments, in order;
 - ``commands``: every Python-script command (``python X.py``, ``python -m pytest``) the
-  dispatch ran, with its folder (relative to the checkout; ``<elsewhere>`` outside it);
+  dispatch ran, with its folder (relative to the checkout; ``<elsewhere>`` outside it),
+  and every program of a mirrored checkout (``--tree``) run by its path (a test binary
+  of ``build/bin``): the trace records those through the stub the program's file holds,
+  the plan's side counts a command whose path names such a file;
 - ``env``: for each of those commands, the variables that decide test behaviour.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..data.model import Plan
+from ._bashlib import PROGRAM_STUB_MARK
 from .trace import Trace
 
 __all__ = ["LEVELS", "Comparison", "compare_job", "is_script_command"]
@@ -60,6 +65,29 @@ def is_script_command(argv: Sequence[str]) -> bool:
     return list(argv[1:3]) == ["-m", "pytest"] or argv[1].endswith(".py")
 
 
+def is_program_record(argv: Sequence[str]) -> bool:
+    """A trace's record of a mirrored checkout's program: the tools' stub records a base
+    name, the programs' stub the path it was run by, which always holds a ``/``."""
+    return bool(argv) and "/" in argv[0]
+
+
+def is_checkout_program(argv: Sequence[str], cwd: str, root: str) -> bool:
+    """A plan's command that runs, by its path, a file of the sandbox that holds the
+    programs' stub: one the traced script, run there, would have recorded."""
+    if not argv or "/" not in argv[0] or not root:
+        return False
+    folder = cwd if os.path.isabs(cwd) else os.path.join(root, cwd)
+    path = os.path.join(folder, argv[0])
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(200)
+    except OSError:
+        return False
+    return PROGRAM_STUB_MARK.encode() in head
+
+
 def _cwd(value: str, root: str) -> str:
     value = value or "."
     if root and (value == root or value.startswith(root.rstrip("/") + "/")):
@@ -82,7 +110,12 @@ def trace_view(trace: Trace) -> View:
     def norm(text: str) -> str:
         return _untemp(text.replace(root, "<root>") if root else text)
 
-    cmds = [c for c in trace.commands if c["phase"] == "dispatch" and is_script_command(c["argv"])]
+    cmds = [
+        c
+        for c in trace.commands
+        if c["phase"] == "dispatch"
+        and (is_script_command(c["argv"]) or is_program_record(c["argv"]))
+    ]
     return View(
         calls=[(c["fn"], list(c["args"])) for c in trace.calls if c["depth"] == 0],
         commands=[[_cwd(c["cwd"], root), *(norm(a) for a in c["argv"])] for c in cmds],
@@ -103,7 +136,7 @@ def plan_view(plan: Plan) -> View:
         if step.call:
             calls.append((step.call, list(step.args)))
         for cmd in step.commands:
-            if not is_script_command(cmd.argv):
+            if not (is_script_command(cmd.argv) or is_checkout_program(cmd.argv, cmd.cwd, root)):
                 continue
             commands.append([_cwd(cmd.cwd, root), *(norm(a) for a in cmd.argv)])
             merged: dict[str, str | None] = {**plan.env, **step.env, **cmd.env}

@@ -4,7 +4,8 @@
 every folder, file and symbolic link under it with its permission bits, leaving out the
 folders and files named in ``exclude`` at any depth (``.git`` and caches by default).
 :meth:`TreeMirror.materialize` then lays that layout out under a sandbox's checkout, as
-many times as there are jobs: folders with their modes, each file empty with its mode,
+many times as there are jobs: folders with their modes, each file empty with its mode
+(an executable one holding the tracer's stub, where one is given),
 each link a link (not what it points to). A link keeps its target text, except that an
 absolute target inside the scanned checkout is pointed at the same place inside the
 sandbox; so ``-x``, ``-d`` and ``find -executable`` see what they see in the real
@@ -92,16 +93,17 @@ class TreeMirror:
             f"{per_job}{left}{other}"
         )
 
-    def materialize(self, checkout: Path) -> list[tuple[Path, int]]:
+    def materialize(self, checkout: Path, program: str = "") -> list[tuple[Path, int]]:
         """Lay the layout out under ``checkout`` (which may exist); returns the folders
         whose modes are still to be set, deepest first (:func:`apply_modes`), so that the
-        sandbox can add its own files to them first."""
+        sandbox can add its own files to them first. Executable files hold ``program``
+        (the tracer's stub for a program run by its path); the others are empty."""
         start = time.perf_counter()
         try:
-            _make(self.layout, checkout, link=self._link)
+            _make(self.layout, checkout, link=self._link, program=program)
         except _NoLinks:
             self._link = False
-            _make(self.layout, checkout, link=False)
+            _make(self.layout, checkout, link=False, program=program)
         self.copy_seconds.append(time.perf_counter() - start)
         return [(checkout / rel, mode) for rel, mode in reversed(self.layout.folders)]
 
@@ -114,15 +116,17 @@ _MAX_LINKS = 60_000  # below ext4's 65,000 links to one file
 _NO_LINKS = (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.ENOSYS)
 
 
-def _new_file(path: str, mode: int) -> None:
+def _new_file(path: str, mode: int, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
+        if text:
+            os.write(fd, text.encode())
         os.fchmod(fd, mode)
     finally:
         os.close(fd)
 
 
-def _make(tree: TreeLayout, checkout: Path, *, link: bool) -> None:
+def _make(tree: TreeLayout, checkout: Path, *, link: bool, program: str = "") -> None:
     root = os.fspath(checkout)
     source = os.fspath(tree.source)
     try:
@@ -139,7 +143,7 @@ def _make(tree: TreeLayout, checkout: Path, *, link: bool) -> None:
             path = os.path.join(root, rel)
             seed = seeds.get(mode) if link else None
             if seed is None or seed[1] >= _MAX_LINKS:
-                _new_file(path, mode)
+                _new_file(path, mode, program if mode & 0o111 else "")
                 seeds[mode] = (path, 1)
                 continue
             try:

@@ -3,7 +3,9 @@
 The script and the helpers beside it are copied into the sandbox; the copy sources a
 small library on its second line (errexit stays off) and, where its dispatch chain
 begins, wraps every function so that each call is recorded with its arguments and depth.
-Every external tool on PATH is a recording stub; nothing outside the sandbox changes.
+Every external tool on PATH is a recording stub, and so is every executable file of a
+mirrored checkout (``--tree``), which records the path it was run by; nothing outside the
+sandbox changes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.model import Job
-from ._bashlib import STUB, STUB_TOOLS, TRACE_LIB
+from ._bashlib import PROGRAM_STUB, STUB, STUB_TOOLS, TRACE_LIB
 from .mirror import MirrorError, TreeMirror, apply_modes
 
 __all__ = [
@@ -170,8 +172,9 @@ def build_sandbox(
 
     The checkout's empty folders are ``folders`` when given, else every folder the
     scripts enter by a literal path (and ``test``, ``build``, ``benchmarks``). With
-    ``tree``, the checkout holds that layout too (empty files, their modes); the script,
-    its helpers and the pins are then written over it.
+    ``tree``, the checkout holds that layout too (empty files, their modes; the
+    executable ones are recording stubs); the script, its helpers and the pins are then
+    written over it.
     """
     if not test_sh.is_file():
         raise TraceError(f"{test_sh}: no such file")
@@ -179,7 +182,7 @@ def build_sandbox(
     pending = []
     if tree is not None:
         try:
-            pending = tree.materialize(checkout)
+            pending = tree.materialize(checkout, PROGRAM_STUB)
         except MirrorError as exc:
             raise TraceError(str(exc)) from None
     script_dir = checkout / ".ci" / "pytorch"

@@ -16,6 +16,7 @@ import pytest
 
 from pytest_torchci.data.loader import load_suites
 from pytest_torchci.data.model import Job
+from pytest_torchci.validate._bashlib import PROGRAM_STUB
 from pytest_torchci.validate.mirror import TreeMirror, apply_modes, scan_tree
 from pytest_torchci.validate.run import validate_job
 from pytest_torchci.validate.trace import trace_job
@@ -98,6 +99,16 @@ def test_the_trace_reads_the_mirrored_layout(checkout: Path) -> None:
     assert [c[-1] for c in cpp] == [
         "cpp/toy_a", "cpp/toy_b c", *closed, "cpp/toy_dir", "cpp/toy_link",
     ]  # fmt: skip
+    # The programs found by find, run by their paths, are recorded as run (./NAME): the
+    # mirrored executables hold a recording stub. "toy_b c" split into two words that
+    # name nothing; bash cannot run the folder toy_dir.
+    trace = trace_job(TEST_SH, TREE_JOB, tree=TreeMirror(scan_tree(checkout)))
+    programs = sorted(c["argv"] for c in trace.commands if c["argv"][0].startswith("./"))
+    assert programs == [
+        ["./toy_a", "--xml=out/toy_a.xml"],
+        ["./toy_link", "--xml=out/toy_link.xml"],
+    ]
+    assert {c["cwd"] for c in trace.commands if c["argv"][0].startswith("./")} == {"build/bin"}
     # Without the tree, the same lines see an empty checkout: nothing found, the literal glob.
     finds, globs, *cpp = _commands(None)
     assert finds == ["python", "test/run_test.py", "--include", "--verbose"]
@@ -135,15 +146,24 @@ def test_every_toy_job_agrees_on_the_tree_in_parallel(checkout: Path, tmp_path: 
     assert "laid out in 5 sandboxes" in proc.stderr
 
 
-def test_a_plan_that_differs_on_the_tree_is_reported(checkout: Path, tmp_path: Path) -> None:
-    """A port that tests ``-f`` where the script tests ``-x``: the same on an empty
-    checkout, not on one with a searchable folder among the binaries."""
+def edited_port(tmp_path: Path, old: str, new: str) -> Path:
+    """A copy of the fixture's suites with one text of its toy.toml replaced."""
     suites = tmp_path / "suites"
     shutil.copytree(FIXTURE / "suites", suites)
     toy = suites / "toy.toml"
-    old = '"@executables(build/bin, toy_*, cpp/)"'
     assert old in toy.read_text()
-    toy.write_text(toy.read_text().replace(old, '"@executables(build/bin, toy_*, cpp/, -f)"'))
+    toy.write_text(toy.read_text().replace(old, new))
+    return suites
+
+
+def test_a_plan_that_differs_on_the_tree_is_reported(checkout: Path, tmp_path: Path) -> None:
+    """A port that tests ``-f`` where the script tests ``-x``: the same on an empty
+    checkout, not on one with a searchable folder among the binaries."""
+    suites = edited_port(
+        tmp_path,
+        '"@executables(build/bin, toy_*, cpp/)"',
+        '"@executables(build/bin, toy_*, cpp/, -f)"',
+    )
     data = load_suites(suites)
     assert validate_job(TEST_SH, data, TREE_JOB).agree  # the empty sandbox cannot tell
     result = validate_job(TEST_SH, data, TREE_JOB, tree=TreeMirror(scan_tree(checkout)))
@@ -158,6 +178,36 @@ def test_a_plan_that_differs_on_the_tree_is_reported(checkout: Path, tmp_path: P
     )  # fmt: skip
     assert proc.returncode == 1
     assert "1 differ" in proc.stdout
+
+
+def test_a_program_run_differently_is_reported(checkout: Path, tmp_path: Path) -> None:
+    """The programs a script runs by path are compared too: a port that drops their
+    argument differs on the tree (and agrees on the empty sandbox, where none is found)."""
+    run = '{ run = ["$prog", "--xml=out/@strip($prog, ./).xml"] }'
+    data = load_suites(edited_port(tmp_path, run, '{ run = ["$prog"] }'))
+    assert validate_job(TEST_SH, data, TREE_JOB).agree
+    result = validate_job(TEST_SH, data, TREE_JOB, tree=TreeMirror(scan_tree(checkout)))
+    assert result.levels["commands"] is False
+    assert "./toy_a" in result.differences["commands"]
+
+
+def test_a_mirrored_program_that_is_sourced_does_nothing(checkout: Path, tmp_path: Path) -> None:
+    """A script may source a file of the checkout: the stub then returns at once, as the
+    empty file did, and records nothing."""
+    target = tmp_path / "sandbox"
+    apply_modes(TreeMirror(scan_tree(checkout)).materialize(target, PROGRAM_STUB))
+    records = tmp_path / "trace"
+    (records / "cmds").mkdir(parents=True)
+    script = 'source build/bin/toy_a; echo "still here"; ./build/bin/toy_a one "t w o"'
+    proc = subprocess.run(
+        ["bash", "-c", script], cwd=target, capture_output=True, text=True, check=False,
+        env={**os.environ, "TORCHCI_TRACE_DIR": str(records)},
+    )  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout == "still here\n", proc.stderr
+    (argv_file,) = (records / "cmds").glob("*.argv")
+    fields = argv_file.read_bytes().split(b"\0")[:-1]
+    assert fields[2:] == [str(target).encode(), b"./build/bin/toy_a", b"one", b"t w o"]
+    assert (target / "build/bin/toy_plain").read_text() == ""  # not executable: empty
 
 
 def _layout(root: Path) -> dict[str, tuple[str, int | str]]:
