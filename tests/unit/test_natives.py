@@ -166,8 +166,10 @@ def _rows_finds() -> list[Row]:
         Row("executables", ["bin", "*", "cpp/", "-f"], ["cpp/a", "cpp/link"], _BIN),
         Row("executables", ["gone"], []),
         Row("executables", ["bin", "*", "", "-x"], Raises("neither empty nor -f"), _BIN),
-        Row("find_file", ["lib", "x.so"], "{cwd}/lib/a/x.so\n{cwd}/lib/x.so", _LIBS),
-        Row("find_file", ["lib", "x.so"], "{cwd}/lib/a/x.so\n{cwd}/lib/x.so", _LIBS, True),
+        Row("find_file", ["lib", "x.so"], Check("both, as find prints them", _both_libs), _LIBS),
+        Row("find_file", ["lib/", "x.so"], Check("lib/x.so", _lib_x), {"lib/x.so": ""}, True),
+        Row("find_file", ["{cwd}/lib", "x.so"], "{cwd}/lib/x.so", {"lib/x.so": ""}),
+        Row("find_file", ["lib", "lib"], "lib", {"lib/y.so": ""}),
         Row("find_file", ["gone", "x.so"], ""),
         Row("find_first_file", ["w/", "*.whl"], Check("w/a.whl or w/b.whl", _a_or_b), whl),
         Row("find_first_file", ["w", "*.txt"], "", whl),
@@ -177,6 +179,14 @@ def _rows_finds() -> list[Row]:
 
 
 _LIBS = {"lib/a/x.so": "", "lib/x.so": "", "lib/y.so": ""}
+
+
+def _both_libs(value: Any, cwd: Path) -> bool:
+    return sorted(str(value).split("\n")) == ["lib/a/x.so", "lib/x.so"]
+
+
+def _lib_x(value: Any, cwd: Path) -> bool:
+    return bool(value == "lib/x.so")
 
 
 def _a_or_b(value: Any, cwd: Path) -> bool:
@@ -207,7 +217,9 @@ _I = {"i": DIR}
 
 def _rows_text() -> list[Row]:
     return [
-        Row("words", ["a  b\n c"], ["a", "b", "c"]),
+        Row("read_array", ["  a  b\tc \\d *  "], ["a", "b\tc", "\\d", "*"]),
+        Row("read_array", ["a b\nc d"], ["a", "b"]),
+        Row("read_array", [""], []),
         Row("last_line", ["a\nb\n"], "b"),
         Row("last_line", [""], ""),
         Row("replace", ["a-b-c", "-", "_"], "a_b_c"),

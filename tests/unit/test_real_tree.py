@@ -21,6 +21,7 @@ import pytest
 from pytest_torchci.data.bash import pathname_expand, split_words
 from pytest_torchci.data.loader import SuiteData, load_suites
 from pytest_torchci.data.model import Command, Job, Plan
+from pytest_torchci.plan.natives import NativeContext, call_native
 from pytest_torchci.plan.planner import plan_job
 
 pytestmark = pytest.mark.skipif(
@@ -371,3 +372,44 @@ def _ansi_c(value: str) -> str:
 def test_pathname_expansion_is_bash_s(pattern: str, tree: Path) -> None:
     expected = bash_words(f"p='{pattern}'; words $p", tree)
     assert pathname_expand(pattern, tree) == expected
+
+
+def _native(name: str, cwd: Path, *args: str) -> str | list[str]:
+    ctx = NativeContext(cwd, cwd, False, lambda n: "", lambda n: None)
+    return call_native(name, ctx, list(args))
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [
+        ("build/bin", "k_*"),
+        ("build/bin/", "vec256_test*"),
+        ("build/../build/bin", "k_a"),
+        ("test", "test_*.py"),
+        ("dist", "*.whl"),
+        ("build", "kineto"),
+        ("build/bin/kineto", "kineto"),
+        ("nothing", "x"),
+    ],
+)
+def test_find_file_prints_what_find_prints(folder: str, name: str, tree: Path) -> None:
+    """``VAR=$(find FOLDER -name NAME)``, as the jemalloc and TBB preloads read it: the
+    same paths, as given, in find's order (the folder's own, depth first)."""
+    script = f"v=$(find '{folder}' -name '{name}' 2>/dev/null || true); words \"$v\""
+    (expected,) = bash_words(script, tree)
+    assert _native("find_file", tree, folder, name) == expected
+    absolute = str(tree / folder)
+    (expected,) = bash_words(script.replace(f"'{folder}'", f"'{absolute}'"), tree)
+    assert _native("find_file", tree, absolute, name) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a b", "  a   b  ", "a\tb c", "a\\b c", "a b\nc d", "*.whl dist/*", "one", " ", ""],
+    ids=repr,
+)
+def test_read_array_is_bash_s(value: str, tmp_path: Path) -> None:
+    """``IFS=' ' read -r -a paths <<< "$value"`` (pip_install_whl's split), run by bash."""
+    (tmp_path / "x.whl").write_text("")
+    script = f"v=$'{_ansi_c(value)}'; IFS=' ' read -r -a a <<< \"$v\" || true; words \"${{a[@]}}\""
+    assert _native("read_array", tmp_path, value) == bash_words(script, tmp_path)

@@ -12,7 +12,8 @@ fail, so they stay apart:
 - ``executables``: ``for f in "FOLDER"/PATTERN; do [[ -x $f ]] ...`` (sorted, a list),
   or with ``find`` as its fourth argument ``$(find FOLDER -maxdepth 1 -executable -name
   PATTERN)`` unquoted, in the order the file system lists the folder (a plan notes it);
-- ``find_file``: ``find FOLDER -name NAME``, full paths one a line (a string, cached);
+- ``find_file``: ``find FOLDER -name NAME``, paths one a line in find's order (a string,
+  cached);
 - ``find_first_file``: ``find FOLDER -maxdepth 1 -name PATTERN -type f | head -1``.
 """
 
@@ -164,19 +165,39 @@ def _glob_names(base: Path, pattern: str) -> list[str]:
 
 @native("find_file")
 def _find_file(ctx: NativeContext, folder: str, name: str) -> str:
-    """``find FOLDER -name NAME``: the matches, one a line. A plan reuses what an earlier
-    plan of this process found (a folder such as a Python's lib can hold a lot)."""
+    """``find FOLDER -name NAME``: the matches, one a line, each as find prints it (FOLDER
+    as given, then the path below it), in find's order: depth first, each folder's
+    entries in the order the file system lists them (where two or more are found, the
+    plan says so in a note), links not followed. A plan reuses what an earlier plan of
+    this process found (a folder such as a Python's lib can hold a lot)."""
     base = ctx.path(folder)
     if not base.is_dir():
         return ""
-    if ctx.planning:
-        return _find_file_cached(str(base.resolve()), name)
-    return "\n".join(str(p) for p in sorted(base.rglob(name)))
+    found = (
+        _find_named_cached(folder, str(base), name)
+        if ctx.planning
+        else _find_named(folder, str(base), name)
+    )
+    if len(found) > 1:
+        ctx.note(
+            f"find {folder} -name {name!r}: {len(found)} found, in the order this file "
+            "system lists its folders (unsorted in test.sh too; another machine may list "
+            "them in another order)"
+        )
+    return "\n".join(found)
+
+
+def _find_named(shown: str, base: str, name: str) -> tuple[str, ...]:
+    """What ``find SHOWN -name NAME`` prints, SHOWN being the folder ``base``."""
+    found = [shown] if glob_match(os.path.basename(shown.rstrip("/")) or shown, name) else []
+    joint = shown if shown.endswith("/") else f"{shown}/"
+    found += [joint + rel for rel, entry in _find_walk(Path(base)) if glob_match(entry.name, name)]
+    return tuple(found)
 
 
 @functools.lru_cache(maxsize=64)
-def _find_file_cached(base: str, name: str) -> str:
-    return "\n".join(str(p) for p in sorted(Path(base).rglob(name)))
+def _find_named_cached(shown: str, base: str, name: str) -> tuple[str, ...]:
+    return _find_named(shown, base, name)
 
 
 @native("find_first_file")

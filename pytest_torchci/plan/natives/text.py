@@ -14,10 +14,11 @@ from .registry import NativeContext, NativeError, native
 __all__: list[str] = []
 
 
-@native("words")
-def _words(ctx: NativeContext, text: str) -> list[str]:
-    """An unquoted expansion: the words of ``text``."""
-    return text.split()
+@native("read_array")
+def _read_array(ctx: NativeContext, text: str) -> list[str]:
+    """``IFS=' ' read -r -a ARRAY <<< "$TEXT"``: the first line of ``text`` split at
+    runs of spaces (tabs and backslashes stay in the words; no globbing)."""
+    return [word for word in text.split("\n", 1)[0].split(" ") if word]
 
 
 @native("last_line")
