@@ -23,6 +23,7 @@ __all__ = [
     "glob_to_regex",
     "has_glob",
     "pathname_expand",
+    "quoted_glob",
     "split_fields",
     "split_words",
 ]
@@ -148,6 +149,22 @@ def c_sorted(names: Iterable[str]) -> list[str]:
 
 def _unescape(literal: str) -> str:
     return re.sub(r"\\(.)", r"\1", literal, flags=re.DOTALL)
+
+
+def quoted_glob(word: str, cwd: Path) -> list[str]:
+    """Pathname expansion of a word whose double-quoted parts are literal, as bash reads
+    ``"$DIR"/lib*``: glob characters inside the quotes match only themselves, and the
+    quotes go. Matching nothing, the word without its quotes."""
+    out = []
+    quoted = False
+    for ch in word:
+        if ch == '"':
+            quoted = not quoted
+        else:
+            out.append("\\" + ch if quoted and ch in "*?[]\\" else ch)
+    pattern = "".join(out)
+    found = pathname_expand(pattern, cwd)
+    return [_unescape(pattern)] if found == [pattern] else found
 
 
 def _component_matches(folder: Path, pattern: str, dirs_only: bool) -> list[str]:

@@ -155,6 +155,8 @@ def _rows_finds() -> list[Row]:
     return [
         Row("glob", ["w/*.whl"], ["w/a.whl", "w/b.whl", "w/d.whl"], whl),
         Row("glob", ["w/*.whl"], ["w/*.whl"]),
+        Row("glob", ['"w"/*.whl'], ["w/a.whl", "w/b.whl", "w/d.whl"], whl),
+        Row("glob", ['"w/*"'], ["w/*"], whl),
         Row("existing_files", ["w/*.whl"], ["w/a.whl", "w/b.whl"], whl),
         Row("existing_files", ["w/*.whl"], []),
         Row("any_match", ["r.log.*"], "1", {"r.log.1": ""}),

@@ -413,3 +413,27 @@ def test_read_array_is_bash_s(value: str, tmp_path: Path) -> None:
     (tmp_path / "x.whl").write_text("")
     script = f"v=$'{_ansi_c(value)}'; IFS=' ' read -r -a a <<< \"$v\" || true; words \"${{a[@]}}\""
     assert _native("read_array", tmp_path, value) == bash_words(script, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("folder", "rest"),
+    [
+        ("lib[1]", "/libc10*"),  # the folder's name would be a pattern unquoted
+        ("lib*", "/libc10*"),
+        ("a b", "/*.whl"),
+        ("lib[1]", "/nothing*"),  # no match: the word, its quotes removed
+        ("plain", "/lib?10.so"),
+    ],
+)
+def test_a_quoted_variable_in_a_glob_is_literal(folder: str, rest: str, tmp_path: Path) -> None:
+    """``"$DIR"/libc10*`` (test_aten's links, pip_build_and_install's wheels): the value
+    is taken as it is, however it reads as a pattern; only the unquoted rest globs."""
+    for name in ("lib[1]", "lib1", "libx", "lib*", "a b", "plain"):
+        (tmp_path / name).mkdir()
+        for leaf in ("libc10.so", "libc10_cuda.so", "t.whl"):
+            (tmp_path / name / leaf).write_text("")
+    expected = bash_words(f"d='{folder}'; words \"$d\"{rest}", tmp_path)
+    assert _native("glob", tmp_path, f'"{folder}"{rest}') == expected
+    unquoted = bash_words(f"set -f; d='{folder}'; set +f; words $d{rest}", tmp_path)
+    if " " not in folder:  # unquoted, bash would split the value too
+        assert _native("glob", tmp_path, f"{folder}{rest}") == unquoted

@@ -24,7 +24,14 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ...data.bash import c_sorted, glob_match, glob_names, pathname_expand, split_fields
+from ...data.bash import (
+    c_sorted,
+    glob_match,
+    glob_names,
+    pathname_expand,
+    quoted_glob,
+    split_fields,
+)
 from ._common import strerror
 from .registry import NativeContext, NativeError, native
 
@@ -33,9 +40,11 @@ __all__: list[str] = []
 
 @native("glob")
 def _glob_words(ctx: NativeContext, pattern: str) -> list[str]:
-    """An unquoted glob: the matches in bash's order, or the pattern itself when none
-    match. The whole argument is the pattern (a variable's value in it is a pattern too,
-    where ``"$VAR"/*`` in bash would be literal)."""
+    """A glob: the matches in bash's order, or the pattern itself when none match. Parts
+    in double quotes are literal, as in bash: ``@glob("$VAR"/lib*)`` takes the variable's
+    value as it is, where in ``@glob($VAR/lib*)`` the value is part of the pattern."""
+    if '"' in pattern:
+        return quoted_glob(pattern, ctx.cwd)
     return pathname_expand(pattern, ctx.cwd)
 
 
