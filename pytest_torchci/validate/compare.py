@@ -1,8 +1,9 @@
 """Comparing a trace of test.sh with the plugin's plan, at three levels.
 
 - ``calls``: the dispatch chain's own calls (depth 0), function and arguments, in order;
-- ``commands``: every Python-script command (``python X.py``, ``python -m pytest``) the
-  dispatch ran, with its folder (relative to the checkout; ``<elsewhere>`` outside it),
+- ``commands``: every Python-script command (``python X.py``, ``python -m pytest``) and
+  every ``python -m pip install`` the prelude and the dispatch ran, with its folder
+  (relative to the checkout; ``<elsewhere>`` outside it),
   and every program of a mirrored checkout (``--tree``) run by its path (a test binary
   of ``build/bin``): the trace records those through the stub the program's file holds,
   the plan's side counts a command whose path names such a file;
@@ -59,10 +60,16 @@ def decides_behaviour(name: str) -> bool:
 
 
 def is_script_command(argv: Sequence[str]) -> bool:
-    """``python X.py ...`` or ``python -m pytest ...`` (also with ``python3``)."""
+    """``python X.py ...``, ``python -m pytest ...`` or ``python -m pip install ...``
+    (also with ``python3``)."""
     if len(argv) < 2 or argv[0] not in ("python", "python3"):
         return False
-    return list(argv[1:3]) == ["-m", "pytest"] or argv[1].endswith(".py")
+    module = list(argv[1:4])
+    return (
+        module[:2] == ["-m", "pytest"]
+        or module == ["-m", "pip", "install"]
+        or (argv[1].endswith(".py"))
+    )
 
 
 def is_program_record(argv: Sequence[str]) -> bool:
@@ -113,7 +120,7 @@ def trace_view(trace: Trace) -> View:
     cmds = [
         c
         for c in trace.commands
-        if c["phase"] == "dispatch"
+        if c["phase"] in ("prelude", "dispatch")
         and (is_script_command(c["argv"]) or is_program_record(c["argv"]))
     ]
     return View(
@@ -132,8 +139,8 @@ def plan_view(plan: Plan) -> View:
     calls: list[tuple[str, list[str]]] = []
     commands: list[list[str]] = []
     envs: list[dict[str, str]] = []
-    for step in plan.steps:
-        if step.call:
+    for step in (*plan.prelude, *plan.steps):
+        if step.call and step not in plan.prelude:
             calls.append((step.call, list(step.args)))
         for cmd in step.commands:
             if not (is_script_command(cmd.argv) or is_checkout_program(cmd.argv, cmd.cwd, root)):

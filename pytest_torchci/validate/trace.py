@@ -42,7 +42,7 @@ _FUNC_START = re.compile(r"^(?:function\s+)?([A-Za-z_][\w:-]*)\s*\(\)\s*\{?\s*(?
 _FUNC_KEYWORD = re.compile(r"^function\s+([A-Za-z_][\w:-]*)\s*\{?\s*(?:#.*)?$")
 # Folders the script enters by a literal relative path exist in the sandbox (as in a
 # checkout); a path built from a variable is left to the script.
-_CD = re.compile(r"\b(?:cd|pushd)\s+\"?([A-Za-z0-9_][A-Za-z0-9_./-]*)")
+_CD = re.compile(r"\b(?:cd|pushd)\s+\"?([A-Za-z0-9_.][A-Za-z0-9_./-]*)")
 _PIN = re.compile(r"(?:get_pinned_commit\s+|ci_commit_pins/)([A-Za-z0-9_-]+)")
 DEFAULT_PINS = (
     "vision", "audio", "torchcomms", "spmd_types", "torchao", "torchtitan", "fbgemm",

@@ -9,11 +9,11 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from pytest_torchci.cli import main
 from pytest_torchci.data.loader import load_suites
 from pytest_torchci.data.model import Job
 from pytest_torchci.validate._bashlib import PROGRAM_STUB
@@ -48,6 +48,7 @@ LAYOUT: tuple[tuple[str, int | str], ...] = (
     ("build/bin/toy_dir", DIR),  # searchable: [[ -x ]] holds
     ("build/bin/toy_closed", XDIR),
     ("build/bin/other", EXE),
+    ("dist/toy-1.0 x.whl", FILE),  # the prelude's wheel; "$(echo dist/*.whl)" keeps it whole
     (".git/objects/ab", FILE),  # left out by default
     ("test/__pycache__/x.pyc", FILE),
 )
@@ -75,13 +76,12 @@ def checkout(tmp_path: Path) -> Path:
     return build_checkout(tmp_path / "checkout")
 
 
-def validate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_torchci", "validate", "--test-sh", str(TEST_SH), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def validate(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``torchci validate --test-sh TEST_SH ARGS`` in this process, as a completed process
+    (the entry points themselves: test_cli.py)."""
+    code = main(["validate", "--test-sh", str(TEST_SH), *args])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
 
 
 def _commands(checkout: Path | None) -> list[list[str]]:
@@ -115,8 +115,9 @@ def test_the_trace_reads_the_mirrored_layout(checkout: Path) -> None:
     assert globs[3:] == ["toy_native/test_*"] and cpp == []
 
 
-def test_validator_agrees_on_the_tree(checkout: Path) -> None:
+def test_validator_agrees_on_the_tree(checkout: Path, capsys: pytest.CaptureFixture[str]) -> None:
     proc = validate(
+        capsys,
         "--suites", str(FIXTURE / "suites"), "--build-env", "linux-py3-cpu", "--config", "tree",
         "--tree", str(checkout), "-v",
     )  # fmt: skip
@@ -130,7 +131,9 @@ def test_validator_agrees_on_the_tree(checkout: Path) -> None:
     assert "left out: " in lines[0] and ".git" in lines[0]
 
 
-def test_every_toy_job_agrees_on_the_tree_in_parallel(checkout: Path, tmp_path: Path) -> None:
+def test_every_toy_job_agrees_on_the_tree_in_parallel(
+    checkout: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     jobs = tmp_path / "jobs.csv"
     jobs.write_text(
         "build_environment,test_config,shard,num_shards\n"
@@ -138,6 +141,7 @@ def test_every_toy_job_agrees_on_the_tree_in_parallel(checkout: Path, tmp_path: 
         "linux-cuda12-py3,default,1,2\nlinux-py3-cpu,bench,1,1\n"
     )
     proc = validate(
+        capsys,
         "--suites", str(FIXTURE / "suites"), "--jobs", str(jobs), "--tree", str(checkout),
         "-n", "3",
     )  # fmt: skip
@@ -146,17 +150,19 @@ def test_every_toy_job_agrees_on_the_tree_in_parallel(checkout: Path, tmp_path: 
     assert "laid out in 5 sandboxes" in proc.stderr
 
 
-def edited_port(tmp_path: Path, old: str, new: str) -> Path:
-    """A copy of the fixture's suites with one text of its toy.toml replaced."""
+def edited_port(tmp_path: Path, old: str, new: str, file: str = "toy.toml") -> Path:
+    """A copy of the fixture's suites with one text of one of its files replaced."""
     suites = tmp_path / "suites"
     shutil.copytree(FIXTURE / "suites", suites)
-    toy = suites / "toy.toml"
-    assert old in toy.read_text()
-    toy.write_text(toy.read_text().replace(old, new))
+    edited = suites / file
+    assert old in edited.read_text()
+    edited.write_text(edited.read_text().replace(old, new))
     return suites
 
 
-def test_a_plan_that_differs_on_the_tree_is_reported(checkout: Path, tmp_path: Path) -> None:
+def test_a_plan_that_differs_on_the_tree_is_reported(
+    checkout: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A port that tests ``-f`` where the script tests ``-x``: the same on an empty
     checkout, not on one with a searchable folder among the binaries."""
     suites = edited_port(
@@ -173,6 +179,7 @@ def test_a_plan_that_differs_on_the_tree_is_reported(checkout: Path, tmp_path: P
         "cpp/toy_dir" in result.differences["commands"]
     )
     proc = validate(
+        capsys,
         "--suites", str(suites), "--build-env", "linux-py3-cpu", "--config", "tree",
         "--tree", str(checkout),
     )  # fmt: skip
@@ -189,6 +196,24 @@ def test_a_program_run_differently_is_reported(checkout: Path, tmp_path: Path) -
     result = validate_job(TEST_SH, data, TREE_JOB, tree=TreeMirror(scan_tree(checkout)))
     assert result.levels["commands"] is False
     assert "./toy_a" in result.differences["commands"]
+
+
+def test_the_prelude_s_install_of_the_tree_s_wheel_is_compared(
+    checkout: Path, tmp_path: Path
+) -> None:
+    """The prelude's ``pip install "$(echo dist/*.whl)[extra]"`` of a sanitized build is
+    compared too: the same on the tree; a port that loses the extra differs."""
+    job = Job("linux-py3-sanitized", "tree")
+    tree = TreeMirror(scan_tree(checkout))
+    trace = trace_job(TEST_SH, job, tree=tree)
+    installs = [c["argv"] for c in trace.commands if c["argv"][1:4] == ["-m", "pip", "install"]]
+    assert installs == [["python", "-m", "pip", "install", "dist/toy-1.0 x.whl[toy-extra]"]]
+    assert validate_job(TEST_SH, load_suites(FIXTURE / "suites"), job, tree=tree).agree
+    wheel = '"@glob(dist/*.whl)[toy-extra]"'
+    port = edited_port(tmp_path, wheel, '"@glob(dist/*.whl)"', "prelude.toml")
+    result = validate_job(TEST_SH, load_suites(port), job, tree=tree)
+    assert result.levels["commands"] is False
+    assert "toy-extra" in result.differences["commands"]
 
 
 def test_a_mirrored_program_that_is_sourced_does_nothing(checkout: Path, tmp_path: Path) -> None:
@@ -255,15 +280,17 @@ def test_mirror_keeps_names_modes_and_links_not_contents(
     ],
     ids=["missing", "not-a-folder"],
 )
-def test_bad_tree(tmp_path: Path, make: object, message: str) -> None:
+def test_bad_tree(
+    tmp_path: Path, make: object, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = make(tmp_path)  # type: ignore[operator]
-    proc = validate("--config", "tree", "--tree", str(path))
+    proc = validate(capsys, "--config", "tree", "--tree", str(path))
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: --tree {path}: {message}"
 
 
-def test_tree_is_for_dry_mode(checkout: Path) -> None:
-    proc = validate("--config", "tree", "--tree", str(checkout), "--real-run")
+def test_tree_is_for_dry_mode(checkout: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proc = validate(capsys, "--config", "tree", "--tree", str(checkout), "--real-run")
     assert proc.returncode == 2
     assert "--tree is for dry mode" in proc.stderr
     assert "Traceback" not in proc.stderr

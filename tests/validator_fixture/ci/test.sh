@@ -15,6 +15,10 @@ fi
 if [[ "$TEST_CONFIG" == 'default' ]]; then
   export CUDA_VISIBLE_DEVICES=0
 fi
+if [[ "$BUILD_ENVIRONMENT" == *sanitized* ]]; then
+  # The build's own wheel, with an extra, from the checkout's dist/.
+  python -m pip install "$(echo dist/*.whl)[toy-extra]"
+fi
 SHARD_NUMBER="${SHARD_NUMBER:=1}"
 NUM_TEST_SHARDS="${NUM_TEST_SHARDS:=1}"
 
