@@ -1,12 +1,12 @@
 """Comparing a trace of test.sh with the plugin's plan, at three levels.
 
 - ``calls``: the dispatch chain's own calls (depth 0), function and arguments, in order;
-- ``commands``: every Python-script command (``python X.py``, ``python -m pytest``) and
-  every ``python -m pip install`` the prelude and the dispatch ran, with its folder
-  (relative to the checkout; ``<elsewhere>`` outside it),
-  and every program of a mirrored checkout (``--tree``) run by its path (a test binary
-  of ``build/bin``): the trace records those through the stub the program's file holds,
-  the plan's side counts a command whose path names such a file;
+- ``commands``: every Python-script command (``python X.py``, ``python -m pytest``) the
+  dispatch ran, with its folder (relative to the checkout; ``<elsewhere>`` outside it).
+  On a mirrored checkout (``--tree``), also the prelude's, every ``python -m pip install``
+  (the TSAN prelude installs the tree's wheel), and every program of the tree run by its
+  path (a test binary of ``build/bin``): the trace records those through the stub the
+  program's file holds, the plan's side counts a command whose path names such a file;
 - ``env``: for each of those commands, the variables that decide test behaviour.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data.model import Plan
+from ..data.model import Command, Plan
 from ._bashlib import PROGRAM_STUB_MARK
 from .trace import Trace
 
@@ -60,15 +60,18 @@ def decides_behaviour(name: str) -> bool:
 
 
 def is_script_command(argv: Sequence[str]) -> bool:
-    """``python X.py ...``, ``python -m pytest ...`` or ``python -m pip install ...``
-    (also with ``python3``)."""
+    """``python X.py ...`` or ``python -m pytest ...`` (also with ``python3``)."""
     if len(argv) < 2 or argv[0] not in ("python", "python3"):
         return False
-    module = list(argv[1:4])
+    return list(argv[1:3]) == ["-m", "pytest"] or argv[1].endswith(".py")
+
+
+def is_install_command(argv: Sequence[str]) -> bool:
+    """``python -m pip install ...`` (also with ``python3``)."""
     return (
-        module[:2] == ["-m", "pytest"]
-        or module == ["-m", "pip", "install"]
-        or (argv[1].endswith(".py"))
+        len(argv) >= 4
+        and argv[0] in ("python", "python3")
+        and (list(argv[1:4]) == ["-m", "pip", "install"])
     )
 
 
@@ -111,18 +114,23 @@ class View:
     env: list[dict[str, str]]
 
 
-def trace_view(trace: Trace) -> View:
+def trace_view(trace: Trace, *, tree: bool = False) -> View:
+    """What the trace shows at each level (``tree``: the wider commands level of a run
+    on a mirrored checkout; see the module's docstring)."""
     root = trace.root
 
     def norm(text: str) -> str:
         return _untemp(text.replace(root, "<root>") if root else text)
 
-    cmds = [
-        c
-        for c in trace.commands
-        if c["phase"] in ("prelude", "dispatch")
-        and (is_script_command(c["argv"]) or is_program_record(c["argv"]))
-    ]
+    def compared(c: dict[str, Any]) -> bool:
+        if not tree:
+            return c["phase"] == "dispatch" and is_script_command(c["argv"])
+        argv = c["argv"]
+        return c["phase"] in ("prelude", "dispatch") and (
+            is_script_command(argv) or is_install_command(argv) or is_program_record(argv)
+        )
+
+    cmds = [c for c in trace.commands if compared(c)]
     return View(
         calls=[(c["fn"], list(c["args"])) for c in trace.calls if c["depth"] == 0],
         commands=[[_cwd(c["cwd"], root), *(norm(a) for a in c["argv"])] for c in cmds],
@@ -130,20 +138,28 @@ def trace_view(trace: Trace) -> View:
     )
 
 
-def plan_view(plan: Plan) -> View:
+def plan_view(plan: Plan, *, tree: bool = False) -> View:
+    """What the plan shows at each level (``tree``: as for :func:`trace_view`)."""
     root = plan.root
 
     def norm(text: object) -> str:
         return _untemp(str(text).replace(root, "<root>") if root else str(text))
 
-    calls: list[tuple[str, list[str]]] = []
+    def compared(cmd: Command) -> bool:
+        if not tree:
+            return is_script_command(cmd.argv)
+        return (
+            is_script_command(cmd.argv)
+            or is_install_command(cmd.argv)
+            or is_checkout_program(cmd.argv, cmd.cwd, root)
+        )
+
+    calls = [(step.call, list(step.args)) for step in plan.steps if step.call]
     commands: list[list[str]] = []
     envs: list[dict[str, str]] = []
-    for step in (*plan.prelude, *plan.steps):
-        if step.call and step not in plan.prelude:
-            calls.append((step.call, list(step.args)))
+    for step in (*plan.prelude, *plan.steps) if tree else plan.steps:
         for cmd in step.commands:
-            if not (is_script_command(cmd.argv) or is_checkout_program(cmd.argv, cmd.cwd, root)):
+            if not compared(cmd):
                 continue
             commands.append([_cwd(cmd.cwd, root), *(norm(a) for a in cmd.argv)])
             merged: dict[str, str | None] = {**plan.env, **step.env, **cmd.env}
@@ -204,8 +220,10 @@ class Comparison:
         }
 
 
-def compare_job(trace: Trace, plan: Plan) -> Comparison:
-    t, p = trace_view(trace), plan_view(plan)
+def compare_job(trace: Trace, plan: Plan, *, tree: bool = False) -> Comparison:
+    """Compare at the three levels (``tree``: the sandbox held a mirrored checkout, and
+    the commands level is the wider one)."""
+    t, p = trace_view(trace, tree=tree), plan_view(plan, tree=tree)
     ok_calls = t.calls == p.calls
     ok_cmds = t.commands == p.commands
     ok_env = ok_cmds and t.env == p.env

@@ -33,7 +33,7 @@ def validate_job(
         env = sandbox_env(paths, job)
         plan = plan_job(data, job, paths["checkout"], base_env=env).plan
         trace = run_trace(paths, job, env, timeout=timeout)
-        return compare_job(trace, plan)
+        return compare_job(trace, plan, tree=tree is not None)
     except TraceError as exc:
         return Comparison(
             job.as_json(), {"calls": False, "commands": False, "env": False}, error=str(exc)
