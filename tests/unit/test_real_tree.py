@@ -437,3 +437,16 @@ def test_a_quoted_variable_in_a_glob_is_literal(folder: str, rest: str, tmp_path
     unquoted = bash_words(f"set -f; d='{folder}'; set +f; words $d{rest}", tmp_path)
     if " " not in folder:  # unquoted, bash would split the value too
         assert _native("glob", tmp_path, f"{folder}{rest}") == unquoted
+
+
+@pytest.mark.parametrize("folder", ["dist", "dist/", "build/bin/kineto", "nothing-here"])
+def test_find_first_file_takes_what_find_lists_first(folder: str, tree: Path) -> None:
+    """``find FOLDER -maxdepth 1 -name '*' -type f | head -1`` (the wheel test's pick),
+    and a note where more than one could have been first."""
+    find = f"find '{folder}' -maxdepth 1 -name '*' -type f 2>/dev/null"
+    script = f'v=$({find} | head -1 || true); words "$v"'
+    (expected,) = bash_words(script, tree)
+    notes: list[str] = []
+    ctx = NativeContext(tree, tree, True, lambda n: "", lambda n: None, notes.append)
+    assert call_native("find_first_file", ctx, [folder, "*"]) == expected
+    assert bool(notes) == (folder.startswith("dist") or folder == "build/bin/kineto")

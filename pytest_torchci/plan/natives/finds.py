@@ -211,18 +211,28 @@ def _find_named_cached(shown: str, base: str, name: str) -> tuple[str, ...]:
 
 @native("find_first_file")
 def _find_first_file(ctx: NativeContext, folder: str, pattern: str) -> str:
-    """``find FOLDER -maxdepth 1 -name PATTERN -type f | head -1`` (in directory order).
+    """``find FOLDER -maxdepth 1 -name PATTERN -type f | head -1``: the first in the order
+    the file system lists the folder (where two or more match, the plan says so in a
+    note: another machine may list another first).
 
     A folder that cannot be listed fails (``pipefail``); when planning, it has no files.
     """
     base = ctx.path(folder)
     try:
         with os.scandir(base) as entries:
-            for entry in entries:
-                if glob_match(entry.name, pattern) and entry.is_file(follow_symlinks=False):
-                    return f"{folder.rstrip('/')}/{entry.name}"
+            found = [
+                e.name
+                for e in entries
+                if glob_match(e.name, pattern) and e.is_file(follow_symlinks=False)
+            ]
     except OSError as exc:
         if ctx.planning:
             return ""
         raise NativeError(f"find: '{folder}': {strerror(exc)}") from None
-    return ""
+    if len(found) > 1:
+        ctx.note(
+            f"find {folder} -maxdepth 1 -name {pattern!r} -type f | head -1: {len(found)} "
+            "match; the first in the order this file system lists the folder is taken "
+            "(as test.sh takes it; another machine may list another first)"
+        )
+    return f"{folder.rstrip('/')}/{found[0]}" if found else ""
