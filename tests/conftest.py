@@ -8,11 +8,13 @@ folder for runs that must not depend on the installed suite data.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import pytest
 import pytest_torchci.plugin.dryrun
 import pytest_torchci.plugin.startup
 import pytest_torchci.run.cancel  # noqa: F401
+from pytest_torchci.data import loader
 
 # The sample's own test files are run by its test/run_test.py, never by this project.
 collect_ignore = ["sample_checkout"]
@@ -86,6 +89,43 @@ def _seed_bytecode(prefix: Path) -> None:
         partial = target.with_name(f"{target.name}.{os.getpid()}")  # workers seed it at once
         shutil.copyfile(cached, partial)
         os.replace(partial, target)
+
+
+_LOAD_SUITES = loader.load_suites
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _suite_data_parsed_once() -> Iterator[None]:
+    """A suites folder is parsed once per process for as long as its TOML files hold the
+    same bytes: the installed suite data is read by most tests and by every in-process
+    pytest run (the plugin's start), over 250 times a session, about 0.1 s each. The data
+    layer reads nothing but those files (no environment, no registry), and its objects
+    are frozen, so a folder whose files are byte for byte the same gives what a new parse
+    would (the same path included); any change to a file, a file added or removed, a
+    folder that cannot be read and any error are parsed (and raised) anew."""
+    parsed: dict[tuple[str, str, bytes], loader.SuiteData] = {}
+
+    def load_suites(directory: Path | None = None) -> loader.SuiteData:
+        folder = Path(directory) if directory is not None else loader.default_suites_dir()
+        try:
+            digest = hashlib.sha256()
+            for path in sorted(folder.glob("*.toml")):
+                data = path.read_bytes()
+                digest.update(b"%s\0%d\0" % (path.name.encode(), len(data)) + data)
+            key = (str(folder), str(folder.resolve()), digest.digest())
+        except OSError:
+            return _LOAD_SUITES(directory)
+        if key not in parsed:
+            parsed[key] = _LOAD_SUITES(directory)
+        return parsed[key]
+
+    with pytest.MonkeyPatch.context() as mp:
+        # The loader's own name (the plugin and the torchci command import it from there
+        # when they start) and every module that bound the name when it was imported.
+        for module in list(sys.modules.values()):
+            if getattr(module, "__dict__", {}).get("load_suites") is _LOAD_SUITES:
+                mp.setattr(module, "load_suites", load_suites)
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -188,6 +228,40 @@ def run_inprocess(
     out = "".join(f"{line}\n" for line in result.outlines)
     err = "".join(f"{line}\n" for line in result.errlines)
     return subprocess.CompletedProcess(list(args), int(result.ret), out, err)
+
+
+def runpytest_side_by_side(
+    pytester: pytest.Pytester, runs: dict[str, list[str]]
+) -> dict[str, pytest.RunResult]:
+    """``pytest -p no:cacheprovider ARGS`` for each run (name: ARGS), in subprocesses
+    started together in pytester's folder, each with a basetemp and output files of its
+    own: for runs that do not depend on each other and spend most of their time waiting
+    (deadlines, what their commands leave running), so that the waits overlap."""
+    started = {}
+    for name, args in runs.items():
+        argv = [
+            sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+            f"--basetemp={pytester.path / f'basetemp-{name}'}", *args,
+        ]  # fmt: skip
+        out, err = (pytester.path / f"{name}.stdout", pytester.path / f"{name}.stderr")
+        with open(out, "w", encoding="utf-8") as fout, open(err, "w", encoding="utf-8") as ferr:
+            proc = subprocess.Popen(
+                argv, cwd=pytester.path, stdin=subprocess.DEVNULL, stdout=fout, stderr=ferr
+            )
+        started[name] = (proc, out, err, time.monotonic())
+    results = {}
+    try:
+        for name, (proc, out, err, start) in started.items():
+            code = proc.wait(timeout=120)
+            outlines = out.read_text(encoding="utf-8").splitlines()
+            errlines = err.read_text(encoding="utf-8").splitlines()
+            results[name] = pytest.RunResult(code, outlines, errlines, time.monotonic() - start)
+    finally:
+        for proc, *_ in started.values():
+            if proc.poll() is None:  # a run past its time: stopped, as pytester does
+                proc.kill()
+                proc.wait()
+    return results
 
 
 def run_demo_config(

@@ -17,7 +17,7 @@ import pytest
 
 from pytest_torchci.run.processes import CANCEL_GRACE
 
-from ..conftest import toml_argv
+from ..conftest import runpytest_side_by_side, toml_argv
 
 HANG = textwrap.dedent(
     """
@@ -97,23 +97,7 @@ def alive(pid: int) -> bool:
         return f.read().split()[2] != "Z"
 
 
-def test_timeout_kills_the_whole_tree(pytester: pytest.Pytester) -> None:
-    """The child ignores SIGINT, the grandchild SIGTERM too: the child ends at SIGTERM, a
-    grace period (--torchci-kill-grace; 5 s by default: test_settings.py) after SIGINT,
-    and SIGKILL ends the grandchild."""
-    root = pytester.mkdir("checkout")
-    suites = make_suites(pytester.path / "suites", {"hang": HANG})
-    start = time.monotonic()
-    result = pytester.runpytest_subprocess(
-        *args(suites, root), "--timeout=2", "--torchci-kill-grace=1", timeout=120
-    )
-    elapsed = time.monotonic() - start
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*timed out after 2 s*"])
-    assert 2 + 1 <= elapsed < 2 + 2 * 1 + 8  # pytest start-up included
-    child, grandchild = (int(p) for p in (suites / "hang").read_text().split())
-    assert not alive(child) and not alive(grandchild)
-    assert "Timeout" not in result.stdout.str()  # pytest-timeout did not fire first
+# A deadline kills the whole tree (HANG): the_timeout_killed_the_whole_tree, below.
 
 
 def test_a_segfault_is_reported_by_signal_name(pytester: pytest.Pytester) -> None:
@@ -163,26 +147,6 @@ with open(sys.argv[1], "w") as f:
     f.write(str(sleeper.pid))
 os.kill(os.getppid(), signal.SIGKILL)
 """
-
-
-def test_a_worker_that_dies_mid_item_fails_that_item_only(pytester: pytest.Pytester) -> None:
-    """The item whose worker died fails; the next runs on a new worker. What the dead
-    worker left running is stopped by the controller's sweep: the worker's journal names
-    its group, and it carries the run's cookie (made by the controller, handed to the
-    worker)."""
-    root = pytester.mkdir("checkout")
-    suites = make_suites(pytester.path / "suites", {"die": ORPHAN, "fine": "print('ok')"})
-    result = pytester.runpytest_subprocess(*args(suites, root), "-n", "1", timeout=120)
-    pid = int((suites / "die").read_text())
-    try:
-        outcomes = result.parseoutcomes()
-        assert outcomes.get("failed") == 1 and outcomes.get("passed") == 1, result.stdout.str()
-        result.stdout.fnmatch_lines(["*die*"])
-        result.stdout.fnmatch_lines(["*torchci: stopped 1 processes the suites left running*"])
-        assert not alive(pid)
-    finally:
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
 
 
 # A child whose grandchild leaves for a session of its own (as torchrun's agent starts its
@@ -240,33 +204,84 @@ PROBE = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "1"]], ids=["serial", "xdist"])
-def test_a_process_that_left_the_group_is_stopped_before_the_next_suite(
-    pytester: pytest.Pytester, workers: list[str]
-) -> None:
-    """At its suite's deadline, or when its suite's command ends: not at the run's end.
-    One run holds both: a suite whose command hangs past the deadline, one whose command
-    ends at once, each followed by a suite that looks for what it left. The one killed
-    when its command ended is also reaped by the process that runs suites (a child
-    subreaper), not left as a zombie until the run ends."""
-    root = pytester.mkdir("checkout")
-    suites = make_suites(
-        pytester.path / "suites",
-        {
-            "hang": ESCAPE.format(then="hang"),
-            "probe_hang": PROBE.replace("ESCAPE", "hang"),
-            "exit": ESCAPE.format(then="exit"),
-            "probe_exit": PROBE.replace("ESCAPE", "exit"),
-        },
-    )
-    result = pytester.runpytest_subprocess(
-        *args(suites, root), "--timeout=2", *workers, timeout=120
-    )
-    result.assert_outcomes(failed=1, passed=3)  # the hanging one timed out
+# Suites that look for what an escaping suite left: a suite whose command hangs past the
+# deadline, one whose command ends at once, each followed by a suite that looks for what
+# it left (assert_escapes_stopped says what they must have found).
+ESCAPES = {
+    "hang": ESCAPE.format(then="hang"),
+    "probe_hang": PROBE.replace("ESCAPE", "hang"),
+    "exit": ESCAPE.format(then="exit"),
+    "probe_exit": PROBE.replace("ESCAPE", "exit"),
+}
+
+
+def assert_escapes_stopped(suites: Path) -> None:
+    """What ESCAPES left was stopped at its suite's deadline, or when its suite's command
+    ended: before the next suite, not at the run's end. The one killed when its command
+    ended is also reaped by the process that runs suites (a child subreaper), not left as
+    a zombie until the run ends."""
     survivors = _gone(_pids(suites / "hang") + _pids(suites / "exit"))
     assert (suites / "probe_hang").read_text() in ("zombie", "gone")  # at the deadline
     assert (suites / "probe_exit").read_text() == "gone"  # when its command ended, reaped
     assert not survivors
+
+
+def test_a_process_that_left_the_group_is_stopped_before_the_next_suite(
+    pytester: pytest.Pytester,
+) -> None:
+    """ESCAPES without xdist, ESCAPES under xdist (-n 1) and, to begin with,
+    the_timeout_killed_the_whole_tree: three runs, side by side, as each mostly waits for
+    its deadlines. The xdist run ends with a worker that dies mid-item
+    (a_dead_worker_failed_its_item_only)."""
+    tree = make_suites(pytester.path / "tree", {"hang": HANG})
+    serial = make_suites(pytester.path / "serial", ESCAPES)
+    xdist = make_suites(pytester.path / "xdist", {**ESCAPES, "die": ORPHAN, "fine": "print('ok')"})
+    results = runpytest_side_by_side(
+        pytester,
+        {
+            "tree": [
+                *args(tree, pytester.mkdir("checkout-tree")), "--timeout=2",
+                "--torchci-kill-grace=1",
+            ],
+            "serial": [*args(serial, pytester.mkdir("checkout-serial")), "--timeout=2"],
+            "xdist": [*args(xdist, pytester.mkdir("checkout-xdist")), "--timeout=2", "-n", "1"],
+        },
+    )  # fmt: skip
+    pid = int((xdist / "die").read_text())
+    try:
+        the_timeout_killed_the_whole_tree(results["tree"], tree)
+        results["serial"].assert_outcomes(failed=1, passed=3)  # the hanging one timed out
+        assert_escapes_stopped(serial)
+        a_dead_worker_failed_its_item_only(results["xdist"], pid)
+        assert_escapes_stopped(xdist)
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def the_timeout_killed_the_whole_tree(result: pytest.RunResult, suites: Path) -> None:
+    """HANG's child ignores SIGINT, its grandchild SIGTERM too: the child ends at SIGTERM, a
+    grace period (--torchci-kill-grace; 5 s by default: test_settings.py) after SIGINT, and
+    SIGKILL ends the grandchild."""
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*timed out after 2 s*"])
+    assert 2 + 1 <= result.duration < 2 + 2 * 1 + 8  # pytest start-up included
+    child, grandchild = (int(p) for p in (suites / "hang").read_text().split())
+    assert not alive(child) and not alive(grandchild)
+    assert "Timeout" not in result.stdout.str()  # pytest-timeout did not fire first
+
+
+def a_dead_worker_failed_its_item_only(result: pytest.RunResult, sleeper: int) -> None:
+    """The item whose worker died fails; the next runs on a new worker. What the dead
+    worker left running (ORPHAN's sleeper) is stopped by the controller's sweep: the
+    worker's journal names its group, and it carries the run's cookie (made by the
+    controller, handed to the worker)."""
+    outcomes = result.parseoutcomes()
+    # Failed: the hanging escape (its deadline) and the item whose worker died.
+    assert outcomes.get("failed") == 2 and outcomes.get("passed") == 4, result.stdout.str()
+    result.stdout.fnmatch_lines(["*die*"])
+    result.stdout.fnmatch_lines(["*torchci: stopped 1 processes the suites left running*"])
+    assert not alive(sleeper)
 
 
 # SIGTERM to the controller of a -n 2 run whose suites hang (a tree that ignores SIGINT,

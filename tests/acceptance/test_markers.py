@@ -28,6 +28,13 @@ def collected(result: pytest.RunResult) -> list[str]:
     return [line for line in result.outlines if line.startswith("torchci::")]
 
 
+def _forget_known_markers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a --strict-markers run in this process: ``pytest.mark`` keeps the names of the
+    markers it has seen registered, by any run of this process; a new process starts with
+    none, so that a marker the run itself does not register fails. So does this one."""
+    monkeypatch.setattr(pytest.mark, "_markers", set())
+
+
 def test_markers_are_listed_without_torchci_mode(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
     assert result.ret == 0
@@ -44,9 +51,11 @@ def test_markers_are_listed_without_torchci_mode(pytester: pytest.Pytester) -> N
         result.stdout.fnmatch_lines([f"@pytest.mark.{name}: *suite family*"])
 
 
-def test_strict_markers_run(sample_checkout: Path, pytester: pytest.Pytester) -> None:
-    # In a subprocess: in-process runs share pytest.mark's cache of known markers.
-    result = pytester.runpytest_subprocess(
+def test_strict_markers_run(
+    sample_checkout: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _forget_known_markers(monkeypatch)
+    result = pytester.runpytest_inprocess(
         *CUDA_DEFAULT_1_OF_5, "--torchci-dry-run", "--strict-markers"
     )
     result.assert_outcomes(skipped=len(ALL_1_OF_5))  # a dry run: nothing ran
@@ -129,7 +138,7 @@ def test_path_argument_is_a_usage_error(
 
 
 def test_suite_family_without_families_table_is_registered(
-    pytester: pytest.Pytester, make_suites: Any
+    pytester: pytest.Pytester, make_suites: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A suites folder may leave out [families] (any family is then allowed, and the
     default family is "misc"); the items' family markers must still be registered."""
@@ -140,8 +149,8 @@ def test_suite_family_without_families_table_is_registered(
             )
         }
     )
-    # In a subprocess: in-process runs share pytest.mark's cache of known markers.
-    result = pytester.runpytest_subprocess(
+    _forget_known_markers(monkeypatch)
+    result = pytester.runpytest_inprocess(
         "--torchci-config=demo",
         f"--torchci-suites={folder}",
         "--torchci-dry-run",

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ..conftest import run_demo_config, toml_argv
+from ..conftest import run_demo_config, runpytest_side_by_side, toml_argv
 
 PRINTS = [
     sys.executable,
@@ -106,13 +106,24 @@ steps = [
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
-@pytest.mark.parametrize("live", [False, True], ids=["captured", "live-s"])
-def test_a_command_leaves_nothing_running(
-    pytester: pytest.Pytester, make_suites: Any, live: bool
-) -> None:
+def test_a_command_leaves_nothing_running(pytester: pytest.Pytester, make_suites: Any) -> None:
+    """With the output captured, and live (-s): two runs, side by side."""
     suites = make_suites(files={"demo.toml": LEAVES_TWO_BEHIND})
-    result, checkout = run(pytester, suites, *(["-s"] if live else []))
-    result.assert_outcomes(passed=1)
-    for holds_output in ("loud", "quiet"):
-        pid = int((checkout / f"left-{holds_output}.pid").read_text())
-        assert not _running(pid), f"the {holds_output} command's background process outlived it"
+    modes = {"captured": [], "live-s": ["-s"]}
+    checkouts = {mode: pytester.mkdir(f"checkout-{mode}") for mode in modes}
+    demo = ["--torchci-config=demo", f"--torchci-suites={suites}"]
+    results = runpytest_side_by_side(
+        pytester,
+        {
+            mode: [*demo, f"--torchci-root={checkouts[mode]}", *extra]
+            for mode, extra in modes.items()
+        },
+    )
+    for mode, result in results.items():
+        checkout = checkouts[mode]
+        result.assert_outcomes(passed=1)
+        for holds_output in ("loud", "quiet"):
+            pid = int((checkout / f"left-{holds_output}.pid").read_text())
+            assert not _running(pid), (
+                f"{mode}: the {holds_output} command's background process outlived it"
+            )

@@ -12,6 +12,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -130,9 +131,11 @@ def test_default_lock_folder_is_made_0700(
 ) -> None:
     tmp = pytester.mkdir("tmp")
     monkeypatch.setenv("TMPDIR", str(tmp))
+    # In this process: the temporary folder is looked up anew, as a new process would.
+    monkeypatch.setattr(tempfile, "tempdir", None)
     monkeypatch.delenv("TORCHCI_LOCK_DIR", raising=False)
     suites = make_suites()
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--torchci-config=demo", f"--torchci-suites={suites}", f"--torchci-root={pytester.path}"
     )
     result.assert_outcomes(passed=1)
@@ -171,7 +174,7 @@ def test_a_lock_folder_of_another_user_stops_the_run(
     locks.chmod(0o700)
     os.chown(locks, NOBODY, NOBODY)
     suites = make_suites()
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(  # stops before anything runs
         "--torchci-config=demo", f"--torchci-suites={suites}", f"--torchci-lock-dir={locks}"
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -330,8 +333,7 @@ def test_a_planted_journal_cannot_make_a_cancel_kill_another_process(
 
 # What a dead worker left running is stopped by the controller's sweep (the worker's
 # journal names the group; the process carries the run's cookie, made by the controller
-# and handed to the worker): test_hangs_crashes.py,
-# test_a_worker_that_dies_mid_item_fails_that_item_only.
+# and handed to the worker): test_hangs_crashes.py, a_dead_worker_failed_its_item_only.
 
 
 STRIPPED = """
