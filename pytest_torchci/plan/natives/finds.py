@@ -19,6 +19,7 @@ fail, so they stay apart:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from ...data.bash import (
     c_sorted,
     glob_match,
     glob_names,
+    glob_to_regex,
     pathname_expand,
     quoted_glob,
     split_fields,
@@ -197,10 +199,26 @@ def _find_file(ctx: NativeContext, folder: str, name: str) -> str:
 
 
 def _find_named(shown: str, base: str, name: str) -> tuple[str, ...]:
-    """What ``find SHOWN -name NAME`` prints, SHOWN being the folder ``base``."""
-    found = [shown] if glob_match(os.path.basename(shown.rstrip("/")) or shown, name) else []
+    """What ``find SHOWN -name NAME`` prints, SHOWN being the folder ``base``: the order
+    of :func:`_find_walk`, walked without nested generators (a Python's lib folder holds
+    tens of thousands of entries, many levels deep)."""
+    matches = glob_to_regex(name).fullmatch
+    found = [shown] if matches(os.path.basename(shown.rstrip("/")) or shown) else []
     joint = shown if shown.endswith("/") else f"{shown}/"
-    found += [joint + rel for rel, entry in _find_walk(Path(base)) if glob_match(entry.name, name)]
+    stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = []
+    with contextlib.suppress(OSError):
+        stack.append((joint, iter(list(os.scandir(base)))))
+    while stack:
+        prefix, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        if matches(entry.name):
+            found.append(prefix + entry.name)
+        if entry.is_dir(follow_symlinks=False):
+            with contextlib.suppress(OSError):
+                stack.append((f"{prefix}{entry.name}/", iter(list(os.scandir(entry.path)))))
     return tuple(found)
 
 
