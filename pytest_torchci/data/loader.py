@@ -127,7 +127,7 @@ def default_suites_dir() -> Path:
     try:
         return Path(str(resources.files("pytest_torchci.suites")))
     except (ModuleNotFoundError, TypeError):
-        return Path(__file__).resolve().parent.parent / "suites"
+        return Path(__file__).resolve().parents[2] / "suites"  # beside pytest_torchci/
 
 
 # --- locating errors ---------------------------------------------------------------------

@@ -3,6 +3,8 @@ default, and the deadline's backstop that follows from it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pytest_torchci.plugin.settings import resolve_settings
@@ -61,3 +63,21 @@ def test_the_backstop_waits_for_both_grace_periods(pytester: pytest.Pytester) ->
     apply_deadline(item, None)
     marker = item.get_closest_marker("timeout")
     assert marker is not None and marker.args == (0.0,)  # no deadline: no backstop
+
+
+def test_a_source_tree_that_is_not_installed_finds_its_suites(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the installed ``pytest_torchci.suites`` (the package imported from a
+    checkout of this project), the suite data is the top-level ``suites/`` folder."""
+    from importlib import resources
+
+    from pytest_torchci.data import loader
+
+    def missing(name: str) -> object:
+        raise ModuleNotFoundError(name)
+
+    monkeypatch.setattr(resources, "files", missing)
+    folder = loader.default_suites_dir()
+    assert folder == Path(loader.__file__).resolve().parents[2] / "suites"
+    assert (folder / "routes.toml").is_file()
