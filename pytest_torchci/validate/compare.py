@@ -68,11 +68,7 @@ def is_script_command(argv: Sequence[str]) -> bool:
 
 def is_install_command(argv: Sequence[str]) -> bool:
     """``python -m pip install ...`` (also with ``python3``)."""
-    return (
-        len(argv) >= 4
-        and argv[0] in ("python", "python3")
-        and (list(argv[1:4]) == ["-m", "pip", "install"])
-    )
+    return argv[:1] in (["python"], ["python3"]) and list(argv[1:4]) == ["-m", "pip", "install"]
 
 
 def is_program_record(argv: Sequence[str]) -> bool:

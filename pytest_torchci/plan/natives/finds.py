@@ -65,22 +65,27 @@ def _any_match(ctx: NativeContext, pattern: str) -> str:
     return "1" if all(os.path.lexists(ctx.path(w)) for w in words) else ""
 
 
-def _find_walk(base: Path, rel: str = "") -> Iterator[tuple[str, os.DirEntry[str]]]:
+def _find_walk(base: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
     """What ``find BASE`` visits below BASE, in its order: depth first, each folder's
     entries in the order the file system lists them, a folder's own entries right after
     it; symbolic links are not followed (``-P``), and a folder that cannot be read is
     passed over (find says so and goes on). Yields each entry's path relative to BASE
-    (``%P``) and the entry."""
-    try:
-        with os.scandir(base) as it:
-            entries = list(it)
-    except OSError:
-        return
-    for entry in entries:
+    (``%P``) and the entry. One generator with a stack, not one per level: a Python's lib
+    folder holds tens of thousands of entries, many levels deep."""
+    stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = []
+    with contextlib.suppress(OSError):
+        stack.append(("", iter(list(os.scandir(base)))))
+    while stack:
+        rel, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
         path = rel + entry.name
         yield path, entry
         if entry.is_dir(follow_symlinks=False):
-            yield from _find_walk(Path(entry.path), f"{path}/")
+            with contextlib.suppress(OSError):
+                stack.append((f"{path}/", iter(list(os.scandir(entry.path)))))
 
 
 @native("find_tests")
@@ -199,26 +204,11 @@ def _find_file(ctx: NativeContext, folder: str, name: str) -> str:
 
 
 def _find_named(shown: str, base: str, name: str) -> tuple[str, ...]:
-    """What ``find SHOWN -name NAME`` prints, SHOWN being the folder ``base``: the order
-    of :func:`_find_walk`, walked without nested generators (a Python's lib folder holds
-    tens of thousands of entries, many levels deep)."""
+    """What ``find SHOWN -name NAME`` prints, SHOWN being the folder ``base``."""
     matches = glob_to_regex(name).fullmatch
     found = [shown] if matches(os.path.basename(shown.rstrip("/")) or shown) else []
     joint = shown if shown.endswith("/") else f"{shown}/"
-    stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = []
-    with contextlib.suppress(OSError):
-        stack.append((joint, iter(list(os.scandir(base)))))
-    while stack:
-        prefix, entries = stack[-1]
-        entry = next(entries, None)
-        if entry is None:
-            stack.pop()
-            continue
-        if matches(entry.name):
-            found.append(prefix + entry.name)
-        if entry.is_dir(follow_symlinks=False):
-            with contextlib.suppress(OSError):
-                stack.append((f"{prefix}{entry.name}/", iter(list(os.scandir(entry.path)))))
+    found += [joint + rel for rel, entry in _find_walk(Path(base)) if matches(entry.name)]
     return tuple(found)
 
 
