@@ -68,7 +68,9 @@ def is_script_command(argv: Sequence[str]) -> bool:
 
 def is_install_command(argv: Sequence[str]) -> bool:
     """``python -m pip install ...`` (also with ``python3``)."""
-    return argv[:1] in (["python"], ["python3"]) and list(argv[1:4]) == ["-m", "pip", "install"]
+    if len(argv) < 4 or argv[0] not in ("python", "python3"):
+        return False
+    return list(argv[1:4]) == ["-m", "pip", "install"]
 
 
 def is_program_record(argv: Sequence[str]) -> bool:
