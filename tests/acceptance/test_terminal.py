@@ -56,7 +56,7 @@ VERBOSITY = [
     ("flags", "shown", "workers"),
     [pytest.param(flags, shown, [], id=f"{name}-serial") for name, flags, shown in VERBOSITY]
     + [
-        pytest.param(flags, shown, XDIST, id=f"{name}-xdist")
+        pytest.param(flags, shown, ["-n", "2"], id=f"{name}-xdist")  # two workers' reports
         for name, flags, shown in VERBOSITY
         if shown
     ],
