@@ -9,11 +9,10 @@ import re
 import secrets
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from ..data.loader import SuiteData
 from ..data.model import Command, Job
@@ -22,6 +21,7 @@ from ..plan.planner import Unit, run_entry
 from .failure import CommandRecord, SuiteError
 from .processes import GRACE_SECONDS, RunOptions, run_command
 from .reaper import children
+from .suitelog import SuiteLog
 
 if TYPE_CHECKING:
     from .timeline import Timeline
@@ -48,16 +48,14 @@ class SuiteExecutor:
     grace: tuple[float, float] = GRACE_SECONDS  # past a deadline: SIGINT, SIGTERM, SIGKILL
     _base_env: dict[str, str] | None = field(default=None, repr=False)
     _children: set[int] | None = field(default=None, repr=False)
+    _log_paths: dict[str, Path] = field(default_factory=dict, repr=False)
 
     def log_path(self, unit: Unit) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9_.\-\[\]]+", "_", unit.name)
-        return self.log_dir / f"{safe}.log"
-
-    @contextmanager
-    def _log(self, unit: Unit) -> Iterator[tuple[IO[str], Path]]:
-        path = self.log_path(unit)
-        with open(_new_log(path), "a+", encoding="utf-8") as log:
-            yield log, path
+        path = self._log_paths.get(unit.name)
+        if path is None:
+            safe = _UNSAFE.sub("_", unit.name)
+            path = self._log_paths[unit.name] = self.log_dir / f"{safe}.log"
+        return path
 
     def _environ(self) -> dict[str, str]:
         """The environment the suites start from: this process's, read once (a copy per
@@ -72,7 +70,7 @@ class SuiteExecutor:
         return self._children
 
     def _options(
-        self, log: IO[str], overrides: dict[str, str] | None, token: str | None
+        self, log: SuiteLog, overrides: dict[str, str] | None, token: str | None
     ) -> RunOptions:
         return RunOptions(
             root=self.root,
@@ -139,7 +137,8 @@ class SuiteExecutor:
         span: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
         if phase != "call" and self.timeline is not None:
             span = self.timeline.span(unit.name, phase)
-        with span, self._log(unit) as (log, log_path):
+        log_path = self.log_path(unit)
+        with span, SuiteLog(log_path) as log:
             options = self._options(log, overrides, token)
             engine = Engine(
                 self.data,
@@ -163,19 +162,4 @@ class SuiteExecutor:
         return records
 
 
-def _new_log(path: Path) -> int:
-    """A new, empty log file at ``path`` (an earlier run's log there is removed first),
-    open for appending and reading: a child writes into it directly, and what it wrote is
-    read back for the report (see RunOptions).
-
-    Removed, not truncated: on ext4, truncating a log that holds an earlier run's output
-    costs 0.3 to 0.5 ms (its blocks freed, its new data written out when it is closed:
-    auto_da_alloc), removing it and making a new one under 0.1 ms."""
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-    try:
-        return os.open(path, flags, 0o644)
-    except FileNotFoundError:  # the first log, or a suite removed test-reports/
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(path, flags, 0o644)
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-\[\]]+")

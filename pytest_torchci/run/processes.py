@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import os
 import select
 import signal
@@ -19,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TextIO
+from typing import IO, Protocol, TextIO
 
 from ..data.model import Command
 from ..plan.engine import CommandResult
@@ -54,6 +55,23 @@ GRACE_SECONDS = (5.0, 5.0)  # SIGINT -> SIGTERM, SIGTERM -> SIGKILL
 TAIL_LINES = 50
 
 
+class Sink(Protocol):
+    """Where output lines go: a text file, a terminal, or a :class:`SuiteLog`."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
+class LogSink(Sink, Protocol):
+    """A log file: a sink with a descriptor that a child can write into directly, and
+    that can be read back (see RunOptions)."""
+
+    def fileno(self) -> int: ...
+
+    def readable(self) -> bool: ...
+
+
 def child_env(base: Mapping[str, str], delta: Mapping[str, str | None]) -> dict[str, str]:
     """``base`` with ``delta`` applied (``None`` unsets)."""
     env = dict(base)
@@ -65,6 +83,7 @@ def child_env(base: Mapping[str, str], delta: Mapping[str, str | None]) -> dict[
     return env
 
 
+@functools.lru_cache(maxsize=32)  # the same PATH and folder, command after command
 def path_first(path: str, folder: str) -> str:
     """``path`` with ``folder`` moved to its front."""
     parts = [p for p in path.split(os.pathsep) if p and p != folder]
@@ -106,16 +125,17 @@ def stop_group(
 class RunOptions:
     """Where a command's output goes and how long it may take.
 
-    ``log`` is the item's log file, opened for appending and reading (``a+``). With
-    ``realtime`` off (pytest captures the output anyway) the child writes straight into
-    the log, and its output is copied to ``live`` and the tail when it ends: no pipe and
-    no thread. With ``realtime`` on (``-s``), or without a log, output is pumped through a
-    pipe to every sink as it comes.
+    ``log`` is the item's log file (a :class:`~.suitelog.SuiteLog`, or a file opened
+    with ``a+``), open for reading and writing, with nothing buffered between commands.
+    With ``realtime`` off (pytest captures the output anyway) the child writes straight
+    into the log, sharing its offset, and what it wrote is copied to ``live`` and the
+    tail when it ends: no pipe and no thread. With ``realtime`` on (``-s``), or without
+    a log, output is pumped through a pipe to every sink as it comes.
     """
 
     root: Path
     base_env: Mapping[str, str]
-    log: IO[str] | None = None
+    log: LogSink | None = None
     live: TextIO | None = None
     realtime: bool = True
     timeout: float | None = None
@@ -132,9 +152,7 @@ class RunOptions:
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
 
 
-def _pump(
-    stream: IO[bytes], sinks: list[IO[str] | TextIO], tail: deque[str], keep: list[str] | None
-) -> None:
+def _pump(stream: IO[bytes], sinks: list[Sink], tail: deque[str], keep: list[str] | None) -> None:
     for raw in iter(stream.readline, b""):
         line = raw.decode("utf-8", errors="replace")
         for sink in sinks:
@@ -150,21 +168,25 @@ def _pump(
 
 
 def _copy_back(fd: int, start: int, live: TextIO | None, tail: deque[str]) -> None:
-    """What a child wrote into the log from ``start`` on: to ``live`` and the tail."""
+    """What a child wrote into the log from offset ``start`` to the log's offset now (the
+    two share it): to ``live`` and the tail."""
+    end = os.lseek(fd, 0, os.SEEK_CUR)
+    if end <= start:  # nothing (a quiet command)
+        return
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     pending = ""
     offset = start
-    while True:
-        chunk = os.pread(fd, 1 << 20, offset)
+    while offset < end:
+        chunk = os.pread(fd, min(1 << 20, end - offset), offset)
         offset += len(chunk)
-        text = decoder.decode(chunk, final=not chunk)
+        text = decoder.decode(chunk, final=not chunk or offset >= end)
         if live is not None and text:
             with contextlib.suppress(OSError, ValueError):
                 live.write(text)
         lines = (pending + text).split("\n")
         pending = lines.pop()
         tail.extend(lines[-TAIL_LINES:])
-        if not chunk:
+        if not chunk:  # cut short meanwhile
             break
     if pending:
         tail.append(pending)
@@ -177,20 +199,20 @@ def _exited(proc: subprocess.Popen[bytes], timeout: float | None) -> bool:
     """Wait up to ``timeout`` seconds (None: for ever) for ``proc`` to end, without
     reaping it. True: it has ended.
 
-    A blocking wait on its pidfd where the system has them (Linux 5.3+), else ``waitid``
-    with ``WNOWAIT`` (polled when there is a timeout)."""
+    With no timeout, a blocking ``waitid`` with ``WNOWAIT``. With one, a wait on its
+    pidfd where the system has them (Linux 5.3+), else ``waitid`` polled."""
+    flags = os.WEXITED | os.WNOWAIT
+    if timeout is None:
+        os.waitid(os.P_PID, proc.pid, flags)
+        return True
     pidfd = open_pidfd(proc.pid)
     if pidfd is not None:
         try:
             poller = select.poll()  # poll, not select: no limit on the descriptor's number
             poller.register(pidfd, select.POLLIN)
-            return bool(poller.poll(None if timeout is None else timeout * 1000))
+            return bool(poller.poll(timeout * 1000))
         finally:
             os.close(pidfd)
-    flags = os.WEXITED | os.WNOWAIT
-    if timeout is None:
-        os.waitid(os.P_PID, proc.pid, flags)
-        return True
     deadline = time.monotonic() + timeout
     while os.waitid(os.P_PID, proc.pid, flags | os.WNOHANG) is None:
         if time.monotonic() >= deadline:
@@ -246,16 +268,14 @@ def _leftovers(pgid: int, options: RunOptions, before: set[int], wait: float = 1
 
 def run_command(command: Command, options: RunOptions, *, capture: bool = False) -> CommandResult:
     """Run ``command``; with ``capture``, its stdout is returned (and still logged)."""
-    cwd = Path(command.cwd)
-    if not cwd.is_absolute():
-        cwd = options.root / cwd
-    sinks: list[IO[str] | TextIO] = [s for s in (options.log, options.live) if s is not None]
+    cwd = os.path.join(options.root, command.cwd)  # as given, if absolute
+    sinks: list[Sink] = [s for s in (options.log, options.live) if s is not None]
     header = f"$ {' '.join(command.argv)}    (in {command.cwd})\n"
     for sink in sinks:
         with contextlib.suppress(OSError, ValueError):
             sink.write(header)
             sink.flush()
-    if not cwd.is_dir():
+    if not os.path.isdir(cwd):
         # As `(cd FOLDER && command)`: the cd fails, the command never starts.
         _say(options, sinks, f"cd: {command.cwd}: No such file or directory")
         return CommandResult(1, "")
@@ -269,7 +289,7 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
     log_fd = start = -1
     if direct and options.log is not None:
         log_fd = options.log.fileno()
-        start = os.fstat(log_fd).st_size
+        start = os.lseek(log_fd, 0, os.SEEK_CUR)  # where the child's output begins
     before = set(children()) if options.children is None else options.children
     try:
         proc, stdout_file = _start(command, cwd, options, log_fd if direct else None, capture)
@@ -315,7 +335,7 @@ def _environment(command: Command, options: RunOptions) -> dict[str, str]:
 
 
 def _start(
-    command: Command, cwd: Path, options: RunOptions, log_fd: int | None, capture: bool
+    command: Command, cwd: str, options: RunOptions, log_fd: int | None, capture: bool
 ) -> tuple[subprocess.Popen[bytes], IO[bytes] | None]:
     """Start ``command`` in a session of its own. Its output goes straight into the log
     (``log_fd``), or to its redirect file, or through pipes; its input is ``stdin``."""
@@ -335,7 +355,7 @@ def _start(
             list(command.argv),
             cwd=cwd,
             env=_environment(command, options),
-            stdin=subprocess.PIPE if command.stdin is not None else subprocess.DEVNULL,
+            stdin=subprocess.PIPE if command.stdin is not None else _devnull(),
             stdout=out,
             stderr=err,
             start_new_session=True,
@@ -351,9 +371,15 @@ def _start(
     return proc, stdout_file
 
 
+@functools.cache
+def _devnull() -> int:
+    """``/dev/null`` for commands' input, opened once (not per command, as DEVNULL is)."""
+    return os.open(os.devnull, os.O_RDONLY)
+
+
 def _pumps(
     proc: subprocess.Popen[bytes],
-    sinks: list[IO[str] | TextIO],
+    sinks: list[Sink],
     options: RunOptions,
     kept: list[str] | None,
 ) -> list[threading.Thread]:
@@ -382,7 +408,7 @@ def _cancel(proc: subprocess.Popen[bytes], options: RunOptions) -> None:
             stop_tree(options.cookie, options.token, CANCEL_GRACE)
 
 
-def _say(options: RunOptions, sinks: list[IO[str] | TextIO], message: str) -> None:
+def _say(options: RunOptions, sinks: list[Sink], message: str) -> None:
     """A line of our own about the command, where its output would have gone."""
     options.tail.append(message)
     for sink in sinks:
@@ -390,7 +416,7 @@ def _say(options: RunOptions, sinks: list[IO[str] | TextIO], message: str) -> No
             sink.write(message + "\n")
 
 
-def _readable(stream: IO[str]) -> bool:
+def _readable(stream: LogSink) -> bool:
     try:
         return stream.readable() and stream.fileno() >= 0
     except (OSError, ValueError):

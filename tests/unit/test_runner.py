@@ -13,9 +13,9 @@ import pytest
 
 from pytest_torchci.data.model import Command
 from pytest_torchci.run import processes as runner
-from pytest_torchci.run.execute import _new_log
 from pytest_torchci.run.processes import RunOptions, run_command
 from pytest_torchci.run.reaper import children
+from pytest_torchci.run.suitelog import SuiteLog
 
 SLEEPER = (sys.executable, "-c", "import time; print('going to sleep', flush=True); time.sleep(60)")
 TALKER = (sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr)")
@@ -43,10 +43,17 @@ def test_deadline_stops_the_command(
 
 
 @pytest.mark.parametrize("realtime", [False, True], ids=["into-the-log", "through-a-pipe"])
-def test_output_reaches_log_live_and_tail(tmp_path: Path, realtime: bool) -> None:
+@pytest.mark.parametrize("kind", ["text-file", "suite-log-over-a-longer-one"])
+def test_output_reaches_log_live_and_tail(tmp_path: Path, realtime: bool, kind: str) -> None:
     live = io.StringIO()
     log_path = tmp_path / "item.log"
-    with open(log_path, "a+", encoding="utf-8") as log:
+    log: SuiteLog | io.TextIOWrapper
+    if kind == "text-file":
+        log = open(log_path, "a+", encoding="utf-8")  # noqa: SIM115
+    else:
+        log_path.write_text("an earlier run's line\n" * 500)
+        log = SuiteLog(log_path)
+    with log:
         options = RunOptions(root=tmp_path, base_env={}, log=log, live=live, realtime=realtime)
         first = run_command(command(TALKER), options)
         second = run_command(command(TALKER), options)
@@ -68,9 +75,9 @@ def test_capture_returns_stdout_only(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("link", ["symlink", "hardlink"])
-def test_an_earlier_log_is_replaced_not_written_through(tmp_path: Path, link: str) -> None:
-    """A log left at the path (by an earlier run, or planted as a link) is removed, not
-    truncated: the file it pointed at keeps its contents."""
+def test_a_link_at_the_log_path_is_replaced_not_written_through(tmp_path: Path, link: str) -> None:
+    """A link planted at the log's path is removed, not truncated or written over: the
+    file it pointed at keeps its contents."""
     other = tmp_path / "other.txt"
     other.write_text("not a log\n")
     path = tmp_path / "logs" / "suite.log"
@@ -79,17 +86,43 @@ def test_an_earlier_log_is_replaced_not_written_through(tmp_path: Path, link: st
         path.symlink_to(other)
     else:
         os.link(other, path)
-    fd = _new_log(path)
-    with open(fd, "a+", encoding="utf-8") as log:
+    with SuiteLog(path) as log:
         log.write("this run\n")
     assert other.read_text() == "not a log\n"
     assert not path.is_symlink() and path.read_text() == "this run\n"
     assert os.stat(path).st_ino != os.stat(other).st_ino
 
 
+@pytest.mark.parametrize("lines", [1000, 20000], ids=["zeroed", "punched"])
+def test_an_earlier_log_is_written_over_in_place(tmp_path: Path, lines: int) -> None:
+    """The same file, with none of the earlier run's text in it at any moment: while the
+    run writes, what follows its output reads as zero bytes (a run killed then leaves no
+    earlier lines behind its own); closed, the log is this run's output alone. A short
+    earlier log (22 KB) is written over with zeros, a long one (440 KB) punched out."""
+    path = tmp_path / "suite.log"
+    path.write_text("an earlier run's line\n" * lines)
+    inode = os.stat(path).st_ino
+    with SuiteLog(path) as log:
+        log.write("this run\n")
+        during = path.read_bytes()
+        assert during.startswith(b"this run\n")
+        assert b"earlier" not in during and not during[len("this run\n") :].strip(b"\0")
+    assert path.read_text() == "this run\n"
+    if lines == 1000:  # (a file system that cannot punch holes gets a new file instead)
+        assert os.stat(path).st_ino == inode
+
+
+def test_a_shorter_earlier_log_is_written_past(tmp_path: Path) -> None:
+    path = tmp_path / "suite.log"
+    path.write_text("old\n")
+    with SuiteLog(path) as log:
+        log.write("a longer line of this run\n")
+    assert path.read_text() == "a longer line of this run\n"
+
+
 def test_a_new_log_makes_its_folder(tmp_path: Path) -> None:
     path = tmp_path / "test-reports" / "torchci-logs" / "suite.log"
-    os.close(_new_log(path))
+    SuiteLog(path).close()
     assert path.read_text() == ""
 
 
