@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 from collections.abc import Sequence
@@ -34,4 +35,9 @@ class DryRun:
 
 def commands_json(commands: Sequence[Command]) -> str:
     """An item's commands, as its ``commands`` property says them."""
-    return json.dumps([shlex.join(c.argv) for c in commands])
+    return _argv_json(tuple(c.argv for c in commands))
+
+
+@functools.lru_cache(maxsize=256)  # suites run the same command lines again and again
+def _argv_json(argvs: tuple[tuple[str, ...], ...]) -> str:
+    return json.dumps([shlex.join(argv) for argv in argvs])

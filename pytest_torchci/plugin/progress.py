@@ -59,15 +59,19 @@ class Progress:
         )
 
     def _record(self, report: pytest.TestReport) -> SuiteRecord:
-        name = report.nodeid.split("::", 1)[-1]
-        return self.records.setdefault(report.nodeid, SuiteRecord(name))
+        record = self.records.get(report.nodeid)
+        if record is None:
+            name = report.nodeid.split("::", 1)[-1]
+            record = self.records[report.nodeid] = SuiteRecord(name)
+        return record
 
     def report(self, report: pytest.TestReport) -> None:
         rec = self._record(report)
         rec.seconds += report.duration
-        for key, value in report.user_properties:
-            if key == "devices":
-                rec.devices = str(value)
+        if report.when == "call" or not report.passed:
+            for key, value in report.user_properties:
+                if key == "devices":
+                    rec.devices = str(value)
         if report.failed:
             rec.outcome = "failed" if report.when == "call" else "error"
             text = report.longreprtext

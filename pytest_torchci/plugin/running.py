@@ -4,7 +4,6 @@ the XML the suites write; its properties say how it went, whatever happened."""
 from __future__ import annotations
 
 import contextlib
-import secrets
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from ..run.childreports import ChildReports
 from ..run.deadlines import DEADLINE_KEY
 from ..run.execute import SuiteExecutor
 from ..run.failure import CommandRecord, SuiteError
+from ..run.reaper import new_token
 from ..run.timeline import Span, Timeline
 from .dryrun import DryRun, commands_json
 from .items import SuiteItem
@@ -53,7 +53,7 @@ class SuiteRun:
         records: list[CommandRecord] = []
         status = 0
         error: SuiteError | None = None
-        token = secrets.token_hex(8)
+        token = new_token()
         started = self.reports.start()
         try:
             self._leased(item, records, token)

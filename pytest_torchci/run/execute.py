@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from ..plan.engine import CommandResult, Engine, Executor, ScriptExit, SuiteFail
 from ..plan.planner import Unit, run_entry
 from .failure import CommandRecord, SuiteError
 from .processes import GRACE_SECONDS, RunOptions, run_command
-from .reaper import children
+from .reaper import children, new_token
 from .suitelog import SuiteLog
 
 if TYPE_CHECKING:
@@ -83,7 +82,7 @@ class SuiteExecutor:
             on_start=self.on_start,
             on_end=self.on_end,
             cookie=self.cookie,
-            token=token or secrets.token_hex(8),
+            token=token or new_token(),
             children=self._known_children(),
             grace=self.grace,
         )

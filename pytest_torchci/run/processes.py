@@ -25,6 +25,7 @@ from typing import IO, Protocol, TextIO
 from ..data.model import Command
 from ..plan.engine import CommandResult
 from ..plan.status import describe_status
+from .pathsearch import find_program
 from .reaper import (
     CANCEL_GRACE,
     COOKIE_VARIABLE,
@@ -274,7 +275,9 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
     for sink in sinks:
         with contextlib.suppress(OSError, ValueError):
             sink.write(header)
-            sink.flush()
+            # The log before the child writes into it; pytest's capture when it reads.
+            if sink is options.log or options.realtime:
+                sink.flush()
     if not os.path.isdir(cwd):
         # As `(cd FOLDER && command)`: the cd fails, the command never starts.
         _say(options, sinks, f"cd: {command.cwd}: No such file or directory")
@@ -350,11 +353,13 @@ def _start(
         out = stdout_file if stdout_file is not None else subprocess.PIPE
         separate = (capture and not command.merge_stderr) or stdout_file is not None
         err = subprocess.PIPE if separate else subprocess.STDOUT
+    env = _environment(command, options)
     try:
         proc = subprocess.Popen(
             list(command.argv),
+            executable=find_program(command.argv[0], env.get("PATH", os.defpath)),
             cwd=cwd,
-            env=_environment(command, options),
+            env=env,
             stdin=subprocess.PIPE if command.stdin is not None else _devnull(),
             stdout=out,
             stderr=err,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import os
 import secrets
 import signal
@@ -41,6 +42,7 @@ __all__ = [
     "children",
     "new_children",
     "new_cookie",
+    "new_token",
     "open_pidfd",
     "reap",
     "set_subreaper",
@@ -57,6 +59,16 @@ CANCEL_GRACE = (2.0, 2.0)  # SIGINT -> SIGTERM, SIGTERM -> SIGKILL
 def new_cookie() -> str:
     """A run's cookie: unguessable, so that no process carries it by chance."""
     return secrets.token_hex(16)
+
+
+_TOKEN_PREFIX = secrets.token_hex(6)  # drawn once per process
+_tokens = itertools.count()
+
+
+def new_token() -> str:
+    """An item's token: unique among the run's items (a random part drawn once, the
+    process's id, a count), with no system call per item as a random one would need."""
+    return f"{_TOKEN_PREFIX}{os.getpid():x}.{next(_tokens):x}"
 
 
 @dataclass

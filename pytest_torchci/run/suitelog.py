@@ -30,6 +30,7 @@ from typing import cast
 
 __all__ = ["SuiteLog"]
 
+_EUID = os.geteuid()
 _FALLOC_FL_KEEP_SIZE = 0x01
 _FALLOC_FL_PUNCH_HOLE = 0x02
 
@@ -91,7 +92,7 @@ def _open_log(path: Path) -> tuple[int, int]:
         return _new_log(path), 0
     try:
         st = os.fstat(fd)
-        ours = stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == os.geteuid()
+        ours = stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == _EUID
         if ours and _blank(fd, st.st_size):
             return fd, st.st_size
     except BaseException:
