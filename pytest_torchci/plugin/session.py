@@ -223,3 +223,4 @@ class Runtime:
 
     def close(self) -> None:
         self.reports.close()
+        self.journal.close()

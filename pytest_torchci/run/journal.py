@@ -2,8 +2,11 @@
 suites left running (after a cancel, or a worker that died).
 
 Each process appends to its own journal, in the run's private folder: ``+PGID`` when a
-group starts, ``-PGID`` when it ends (one write each, so that a killed worker's journal
-still says which of its groups live).
+group starts, written before anything can leave the group, so that a killed worker's
+journal still names every group that may live; ``-PGID`` when it ends, written with the
+next ``+`` line or when the journal closes (one write per command). A group a killed
+worker ended without saying so is stopped at the run's end only if a process in it
+proves itself the run's: none does.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ class GroupJournal:
         self.folder = folder
         self.cookie = cookie
         self._fd: int | None = None
+        self._ended = ""  # the "-PGID" lines not written yet
 
     def _record(self, line: str) -> None:
+        line, self._ended = self._ended + line, ""
         with contextlib.suppress(OSError, UnsafeFolderError, UnsafeFileError):
             if self._fd is None:
                 folder = private_folder(self.folder, "lock folder")
@@ -41,9 +46,11 @@ class GroupJournal:
         self._record(f"+{pgid}\n")
 
     def unregister(self, pgid: int) -> None:
-        self._record(f"-{pgid}\n")
+        self._ended += f"-{pgid}\n"
 
     def close(self) -> None:
+        if self._ended and self._fd is not None:
+            self._record("")
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)

@@ -8,12 +8,12 @@ An earlier run's log at the same path is written over in place, not removed or t
 to nothing. On ext4, a file made right after another was removed, or truncated to nothing
 and written again, costs 0.2 to 0.5 ms (the freed inode and blocks wait for the journal;
 a file truncated to nothing is written out when it is closed); overwriting in place costs
-under 0.03 ms. The earlier text is blanked first (a short log written over with zeros, a
-long one's blocks freed with ``fallocate``), so a run killed mid-suite leaves its own
-output followed by zero bytes, never the earlier run's lines; the log is cut to its
-length when it is closed. Where the path holds anything but a regular file of this
-user's with one name (a link planted there), or a long log's blocks cannot be freed, the
-earlier file is removed and a new one made.
+under 0.03 ms. The earlier text is blanked (a short log written over with zeros by the
+first write, in the same system call; a long one's blocks freed with ``fallocate`` when it
+is opened), so a run killed mid-suite leaves its own output followed by zero bytes, never
+the earlier run's lines; the log is cut to its length when it is closed. Where the path
+holds anything but a regular file of this user's with one name (a link planted there),
+or a long log's blocks cannot be freed, the earlier file is removed and a new one made.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import cast
 __all__ = ["SuiteLog"]
 
 _EUID = os.geteuid()
+_ZEROED = 1 << 16  # an earlier log up to this long is zeroed by writing, a longer one freed
 _FALLOC_FL_KEEP_SIZE = 0x01
 _FALLOC_FL_PUNCH_HOLE = 0x02
 
@@ -41,17 +42,27 @@ class SuiteLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd, self._earlier = _open_log(path)  # the earlier log's length (0: none)
+        # A short earlier log's text, zeroed by the first write (in the same system call).
+        self._pad = self._earlier if self._earlier <= _ZEROED else 0
 
     def write(self, text: str, /) -> int:
-        data = memoryview(text.encode("utf-8", "replace"))
-        while data:
-            data = data[os.write(self._fd, data) :]
+        data = text.encode("utf-8", "replace")
+        if self._pad > len(data):
+            _write_all(self._fd, data + bytes(self._pad - len(data)))
+            os.lseek(self._fd, len(data), os.SEEK_SET)
+        else:
+            _write_all(self._fd, data)
+        self._pad = 0
         return len(text)
 
     def flush(self) -> None:
         """Nothing to flush: every write goes straight to the file."""
 
     def fileno(self) -> int:
+        """The descriptor, for a child to write into (the earlier text zeroed first)."""
+        if self._pad:
+            os.pwrite(self._fd, bytes(self._pad), 0)
+            self._pad = 0
         return self._fd
 
     def readable(self) -> bool:
@@ -81,7 +92,8 @@ class SuiteLog:
 
 def _open_log(path: Path) -> tuple[int, int]:
     """A log at ``path`` open for reading and writing at offset 0, and the length of the
-    earlier log it writes over (its text already zeros; see the module's docstring)."""
+    earlier log it writes over (a long one's text freed already; see the module's
+    docstring)."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
     except FileNotFoundError:
@@ -93,7 +105,7 @@ def _open_log(path: Path) -> tuple[int, int]:
     try:
         st = os.fstat(fd)
         ours = stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == _EUID
-        if ours and _blank(fd, st.st_size):
+        if ours and (st.st_size <= _ZEROED or _punch(fd, st.st_size)):
             return fd, st.st_size
     except BaseException:
         os.close(fd)
@@ -127,14 +139,15 @@ def _fallocate() -> Callable[[int, int, int, int], int] | None:
     return cast("Callable[[int, int, int, int], int]", function)
 
 
-_ZEROED = 1 << 16  # an earlier log up to this long is written over with zeros
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
-def _blank(fd: int, size: int) -> bool:
-    """The first ``size`` bytes of the file made zeros: written over when they are few,
-    else freed. False where the file system or the C library cannot."""
-    if size <= _ZEROED:
-        return size == 0 or os.pwrite(fd, bytes(size), 0) == size
+def _punch(fd: int, size: int) -> bool:
+    """Free the first ``size`` bytes of the file (they read back as zeros). False where
+    the file system or the C library cannot."""
     fallocate = _fallocate()
     mode = _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE
     return fallocate is not None and fallocate(fd, mode, 0, size) == 0

@@ -112,6 +112,16 @@ def test_an_earlier_log_is_written_over_in_place(tmp_path: Path, lines: int) -> 
         assert os.stat(path).st_ino == inode
 
 
+def test_a_child_writing_first_finds_the_earlier_text_zeroed(tmp_path: Path) -> None:
+    """The descriptor handed to a child before any line of ours: blanked already."""
+    path = tmp_path / "suite.log"
+    path.write_text("an earlier run's line\n" * 10)
+    with SuiteLog(path) as log:
+        os.write(log.fileno(), b"child\n")
+        assert path.read_bytes().rstrip(b"\0") == b"child\n"
+    assert path.read_text() == "child\n"
+
+
 def test_a_shorter_earlier_log_is_written_past(tmp_path: Path) -> None:
     path = tmp_path / "suite.log"
     path.write_text("old\n")
