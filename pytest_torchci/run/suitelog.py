@@ -75,8 +75,8 @@ class SuiteLog:
         self.close()
 
     def close(self) -> None:
-        """Close the log, cut to what this run wrote (an earlier, longer log's punched
-        tail goes)."""
+        """Close the log, cut to what this run wrote (what is left of an earlier, longer
+        log, zeros by now, goes)."""
         if self._fd < 0:
             return
         try:
