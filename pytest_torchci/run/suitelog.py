@@ -13,7 +13,10 @@ first write, in the same system call; a long one's blocks freed with ``fallocate
 is opened), so a run killed mid-suite leaves its own output followed by zero bytes, never
 the earlier run's lines; the log is cut to its length when it is closed. Where the path
 holds anything but a regular file of this user's with one name (a link planted there),
-or a long log's blocks cannot be freed, the earlier file is removed and a new one made.
+or a long log's blocks cannot be freed, or another process holds the log (a second run of
+the same suite on the same checkout, or a process an earlier run left writing into it:
+each holds a lock on it while it has it open), the earlier file is removed and a new one
+made.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import functools
 import os
 import stat
@@ -105,7 +109,7 @@ def _open_log(path: Path) -> tuple[int, int]:
     try:
         st = os.fstat(fd)
         ours = stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == _EUID
-        if ours and (st.st_size <= _ZEROED or _punch(fd, st.st_size)):
+        if ours and _hold(fd) and (st.st_size <= _ZEROED or _punch(fd, st.st_size)):
             return fd, st.st_size
     except BaseException:
         os.close(fd)
@@ -121,10 +125,24 @@ def _new_log(path: Path) -> int:
         os.unlink(path)
     flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
     try:
-        return os.open(path, flags, 0o644)
+        fd = os.open(path, flags, 0o644)
     except FileNotFoundError:  # the first log, or a suite removed test-reports/
         path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(path, flags, 0o644)
+        fd = os.open(path, flags, 0o644)
+    _hold(fd)
+    return fd
+
+
+def _hold(fd: int) -> bool:
+    """Hold the log (an advisory lock, kept while this run or a process it started has
+    the file open). False: someone else holds it, such as another run of the same suite
+    on the same checkout, or a process an earlier run left writing into it; that log is
+    left to its writer and this run gets a new file."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held elsewhere, or a file system without locks: a new file is safe
+        return False
+    return True
 
 
 @functools.cache

@@ -122,6 +122,21 @@ def test_a_child_writing_first_finds_the_earlier_text_zeroed(tmp_path: Path) -> 
     assert path.read_text() == "child\n"
 
 
+def test_a_log_in_use_elsewhere_is_left_to_its_writer(tmp_path: Path) -> None:
+    """Two runs of one suite at once on one checkout (or a process an earlier run left
+    writing): the second gets a new file; the first writes on, undisturbed, into its own."""
+    path = tmp_path / "suite.log"
+    with SuiteLog(path) as first:
+        first.write("first run\n")
+        with SuiteLog(path) as second:
+            second.write("second run\n")
+            first.write("first run, still\n")
+            assert os.fstat(first.fileno()).st_ino != os.stat(path).st_ino
+            with open(f"/proc/self/fd/{first.fileno()}", encoding="utf-8") as mine:
+                assert mine.read() == "first run\nfirst run, still\n"
+    assert path.read_text() == "second run\n"
+
+
 def test_a_shorter_earlier_log_is_written_past(tmp_path: Path) -> None:
     path = tmp_path / "suite.log"
     path.write_text("old\n")
