@@ -25,7 +25,6 @@ join the group.)
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import itertools
 import os
 import secrets
@@ -33,6 +32,8 @@ import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+from .libc import libc
 
 __all__ = [
     "COOKIE_VARIABLE",
@@ -308,8 +309,7 @@ def set_subreaper(on: bool = True) -> bool:
     process whose parent dies comes back to it, so nothing a suite starts is lost from
     sight. False where the system cannot."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)) == 0
+        return int(libc().prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)) == 0
     except (OSError, AttributeError):
         return False
 

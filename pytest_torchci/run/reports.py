@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .junit import REPORTS, scan_child_xml
+from .libc import libc
 from .reaper import TOKEN_VARIABLE
 from .statedir import UnsafeFileError, open_private, private_folder, read_private
 
@@ -123,7 +124,7 @@ _EVENT = struct.Struct("iIII")
 
 class _Inotify:
     def __init__(self) -> None:
-        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._libc = libc()
         fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1")

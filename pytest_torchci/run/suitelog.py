@@ -32,6 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
+from .libc import libc
+
 __all__ = ["SuiteLog"]
 
 _EUID = os.geteuid()
@@ -149,7 +151,7 @@ def _hold(fd: int) -> bool:
 def _fallocate() -> Callable[[int, int, int, int], int] | None:
     """The C library's ``fallocate``, or None without one."""
     try:
-        function = ctypes.CDLL(None, use_errno=True).fallocate
+        function = libc().fallocate
     except (OSError, AttributeError):
         return None
     function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
