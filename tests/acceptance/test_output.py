@@ -127,3 +127,49 @@ def test_a_command_leaves_nothing_running(pytester: pytest.Pytester, make_suites
             assert not _running(pid), (
                 f"{mode}: the {holds_output} command's background process outlived it"
             )
+
+
+TALKER_SCRIPT = """\
+import pathlib, sys
+lines = int((pathlib.Path.cwd() / "lines.txt").read_text())
+for i in range(lines):
+    print(f"{sys.argv[1]} line {i} of this run's {lines}", flush=(i % 500 == 0))
+"""
+
+
+def test_rerun_under_xdist_leaves_each_log_holding_only_its_own_run(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """Four suites side by side (-n 2), run twice in one checkout: 5,000 lines each
+    (logs over 64 KiB, blanked by punching), then 3 lines. Each log is then exactly the
+    second run's header and 3 lines: no earlier line, no zero byte, no other suite's."""
+    folder = tmp_path / "suites"
+    folder.mkdir()
+    (folder / "talker.py").write_text(TALKER_SCRIPT)
+    (folder / "traits.toml").write_text(
+        '[traits]\nconfig_t = { var = "TEST_CONFIG", glob = "t", help = "t" }\n'
+    )
+    names = ["a", "b", "c", "d"]
+    calls = ", ".join(f'{{ call = "talker", args = ["{n}"] }}' for n in names)
+    (folder / "routes.toml").write_text(
+        f'[[route]]\ncites = "test.sh: t"\nwhen = "config_t"\ncalls = [{calls}]\n'
+    )
+    run = toml_argv([sys.executable, "-S", str(folder / "talker.py"), "$1"])
+    (folder / "t.toml").write_text(
+        f'[talker]\ncites = "test.sh: talker()"\nparams = ["name"]\nsteps = [{{ run = {run} }}]\n'
+    )
+    root = tmp_path / "checkout"
+    root.mkdir()
+    args = [
+        "--torchci-config=t", f"--torchci-suites={folder}", f"--torchci-root={root}",
+        f"--torchci-lock-dir={tmp_path / 'locks'}", "-n", "2",
+    ]  # fmt: skip
+    for lines in (5000, 3):
+        (root / "lines.txt").write_text(str(lines))
+        pytester.runpytest_subprocess(*args, timeout=120).assert_outcomes(passed=4)
+    logs = root / "test" / "test-reports" / "torchci-logs"
+    for name in names:
+        data = (logs / f"talker[{name}].log").read_bytes()
+        header, *rest = data.decode().splitlines()
+        assert header.startswith("$ ") and b"\0" not in data
+        assert rest == [f"{name} line {i} of this run's 3" for i in range(3)]
