@@ -8,15 +8,18 @@ folder for runs that must not depend on the installed suite data.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,6 +155,43 @@ def venv_on_path(monkeypatch: pytest.MonkeyPatch) -> Path:
     bindir = Path(sys.executable).parent
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
     return bindir
+
+
+class Background:
+    """Processes a test starts and does not wait for itself. Whatever the test's outcome,
+    each one still running at teardown is killed (with its process group, where it leads
+    one), reaped, and its pipes closed: none outlives its test, and no open pipe or
+    unreaped child is left for the garbage collector to report during a later test (an
+    in-process run there would take the warning for an error of its own)."""
+
+    def __init__(self) -> None:
+        self._started: list[subprocess.Popen[str]] = []
+
+    def start(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[str]:
+        proc: subprocess.Popen[str] = subprocess.Popen(argv, **kwargs)
+        self._started.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self._started:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    if os.getpgid(proc.pid) == proc.pid:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                proc.kill()
+                proc.wait()
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+@pytest.fixture
+def background() -> Iterator[Background]:
+    started = Background()
+    try:
+        yield started
+    finally:
+        started.stop_all()
 
 
 def toml_str(value: str) -> str:

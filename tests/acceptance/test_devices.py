@@ -23,7 +23,7 @@ from pytest_torchci import plugin as entry_point
 from pytest_torchci.devices.discovery import Device, DeviceSpecError, Host, parse_device_spec
 from pytest_torchci.devices.leases import LeaseError, LeaseManager, Need
 
-from ..conftest import run_inprocess
+from ..conftest import Background, run_inprocess
 
 RECORDER = textwrap.dedent(
     """
@@ -32,9 +32,10 @@ RECORDER = textwrap.dedent(
     rec = {"name": name, "seen": os.environ.get("CUDA_VISIBLE_DEVICES"),
            "hip": os.environ.get("HIP_VISIBLE_DEVICES"), "ze": os.environ.get("ZE_AFFINITY_MASK"),
            "start": time.time(), "worker_pid": os.getppid(), "pid": os.getpid()}
-    if len(sys.argv) > 4:
-        with open(sys.argv[4], "w") as f:
+    if len(sys.argv) > 4:  # whole or not there: a reader never sees it half written
+        with open(sys.argv[4] + ".part", "w") as f:
             json.dump(rec, f)
+        os.replace(sys.argv[4] + ".part", sys.argv[4])
     time.sleep(seconds)
     rec["end"] = time.time()
     with open(out, "a") as f:
@@ -101,22 +102,24 @@ CONFTEST = textwrap.dedent(
 )
 
 
-def run_pytest(
-    cwd: Path, *args: str, background: bool = False
-) -> subprocess.Popen[str] | subprocess.CompletedProcess[str]:
+def run_pytest(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
-    if background:
-        return subprocess.Popen(
-            argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
     return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=240, check=False)
+
+
+def start_pytest(background: Background, cwd: Path, *args: str) -> subprocess.Popen[str]:
+    """``pytest ARGS`` in ``cwd``, not waited for (stopped at teardown if still running)."""
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+    return background.start(
+        argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def run_fake(pytester: pytest.Pytester, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """A run in ``cwd``: in a subprocess under xdist (``-n``), whose processes are part of
     what is tested; in this process otherwise."""
     if "-n" in args:
-        return completed(run_pytest(cwd, *args))
+        return run_pytest(cwd, *args)
     return run_inprocess(pytester, cwd, *args)
 
 
@@ -184,11 +187,6 @@ def fake_args(run: Path, suites: Path, locks: Path, devices: str = "cuda:2") -> 
     ]
 
 
-def completed(proc: object) -> subprocess.CompletedProcess[str]:
-    assert isinstance(proc, subprocess.CompletedProcess)
-    return proc
-
-
 def devices_property(junit: Path) -> dict[str, str]:
     out = {}
     for case in ET.parse(junit).iter("testcase"):
@@ -198,7 +196,9 @@ def devices_property(junit: Path) -> dict[str, str]:
     return out
 
 
-def test_two_concurrent_runs_never_share_a_device_slot(tmp_path: Path) -> None:
+def test_two_concurrent_runs_never_share_a_device_slot(
+    tmp_path: Path, background: Background
+) -> None:
     """Two pytest runs, each `-n 2` on declared cuda:2 (four workers for two devices, a
     third of the suites needing both), 12 fake suites in all: no two suites overlap on a
     device, and each child saw exactly its leased ids."""
@@ -210,11 +210,10 @@ def test_two_concurrent_runs_never_share_a_device_slot(tmp_path: Path) -> None:
         suites = write_fake_suites(run / "suites", calls, out=out)
         args = common_args(suites, run, lock_dir, "cuda:2")
         procs.append(
-            run_pytest(run, *args, "-n", "2", f"--junitxml={run / 'out.xml'}", background=True)
+            start_pytest(background, run, *args, "-n", "2", f"--junitxml={run / 'out.xml'}")
         )
         runs.append(run)
     for proc in procs:
-        assert isinstance(proc, subprocess.Popen)
         output, _ = proc.communicate(timeout=240)
         assert proc.returncode == 0, output
     records = [json.loads(line) for line in out.read_text().splitlines()]
@@ -238,15 +237,13 @@ def test_two_concurrent_runs_never_share_a_device_slot(tmp_path: Path) -> None:
             assert start >= end - 0.01, "two suites ran on one device at once"
 
 
-def test_a_killed_worker_leaves_no_lease(tmp_path: Path) -> None:
+def test_a_killed_worker_leaves_no_lease(tmp_path: Path, background: Background) -> None:
     """SIGKILL the xdist worker in the middle of a suite: the kernel drops its locks and
     a suite waiting for that device starts at once (well within the 60 s it was held)."""
     out, lock_dir = tmp_path / "records.jsonl", tmp_path / "locks"
     run_a = make_run_dir(tmp_path, "a")
     suites_a = write_fake_suites(run_a / "suites", [("fake1", "hold-60")], out=out)
-    proc_a = run_pytest(
-        run_a, *common_args(suites_a, run_a, lock_dir, "cuda:1"), "-n", "1", background=True
-    )
+    start_pytest(background, run_a, *common_args(suites_a, run_a, lock_dir, "cuda:1"), "-n", "1")
     pidfile = tmp_path / "hold-60.pid"
     deadline = time.time() + 60
     while not pidfile.exists() and time.time() < deadline:
@@ -256,8 +253,8 @@ def test_a_killed_worker_leaves_no_lease(tmp_path: Path) -> None:
 
     run_b = make_run_dir(tmp_path, "b")
     suites_b = write_fake_suites(run_b / "suites", [("fake1", "next-0.1")], out=out)
-    proc_b = run_pytest(
-        run_b, *common_args(suites_b, run_b, lock_dir, "cuda:1"), "-n", "1", background=True
+    proc_b = start_pytest(
+        background, run_b, *common_args(suites_b, run_b, lock_dir, "cuda:1"), "-n", "1"
     )
     # b is up and waiting for the device a holds: its request is in the queue.
     queue = lock_dir / "cuda.waiting"
@@ -269,7 +266,6 @@ def test_a_killed_worker_leaves_no_lease(tmp_path: Path) -> None:
     killed_at = time.time()
     os.kill(held["worker_pid"], signal.SIGKILL)
     try:
-        assert isinstance(proc_b, subprocess.Popen)
         output_b, _ = proc_b.communicate(timeout=60)
         assert proc_b.returncode == 0, output_b
         started = json.loads((tmp_path / "next-0.1.pid").read_text())["start"]
@@ -279,9 +275,6 @@ def test_a_killed_worker_leaves_no_lease(tmp_path: Path) -> None:
     finally:
         with contextlib.suppress(ProcessLookupError):  # the run's sweep may have stopped it
             os.kill(held["pid"], signal.SIGKILL)
-        assert isinstance(proc_a, subprocess.Popen)
-        proc_a.kill()
-        proc_a.communicate()
 
 
 @pytest.mark.parametrize(
@@ -443,7 +436,6 @@ def test_n_auto_sizes_to_device_slots(tmp_path: Path) -> None:
         run, *common_args(suites, run, tmp_path / "locks", "cuda:1"),
         "--torchci-slots-per-device=3", "-n", "auto",
     )  # fmt: skip
-    assert isinstance(proc, subprocess.CompletedProcess)
     assert proc.returncode == 0, proc.stdout
     assert "created: 3/3 workers" in proc.stdout
 

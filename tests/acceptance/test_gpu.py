@@ -102,7 +102,6 @@ def test_a_lease_is_what_a_cuda_process_sees(gpus: list[list[str]], tmp_path: Pa
         f"--torchci-suites={suites}", f"--torchci-root={run / 'checkout'}",
         f"--torchci-lock-dir={tmp_path / 'locks'}", "-n", "1",
     )  # fmt: skip
-    assert isinstance(proc, subprocess.CompletedProcess)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     got = json.loads(seen.read_text())
     assert got["count"] == 1

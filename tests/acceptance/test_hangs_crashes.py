@@ -17,7 +17,7 @@ import pytest
 
 from pytest_torchci.run.processes import CANCEL_GRACE
 
-from ..conftest import runpytest_side_by_side, toml_argv
+from ..conftest import Background, runpytest_side_by_side, toml_argv
 
 HANG = textwrap.dedent(
     """
@@ -452,7 +452,7 @@ def test_signals_at_any_moment_end_the_run_in_order(
 
 
 def test_a_cancel_under_xdist_stops_the_suites_now_and_starts_no_new_one(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, background: Background
 ) -> None:
     """SIGTERM to the controller only (not its workers): it passes the signal on."""
     root = pytester.mkdir("checkout")
@@ -460,7 +460,7 @@ def test_a_cancel_under_xdist_stops_the_suites_now_and_starts_no_new_one(
     suites = make_suites(pytester.path / "suites", {f"s{i}": stamp for i in range(4)})
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args(suites, root)]
     junit = pytester.path / "out.xml"
-    proc = subprocess.Popen(
+    proc = background.start(
         [*argv, "-n", "2", f"--junitxml={junit}"], cwd=pytester.path,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip

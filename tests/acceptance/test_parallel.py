@@ -17,7 +17,6 @@ import pytest
 from ..conftest import run_inprocess
 from .test_devices import (
     _natives_for_fakes,  # noqa: F401 (the fake suites' natives need it)
-    completed,
     fake_args,
     make_run_dir,
     run_pytest,
@@ -71,13 +70,13 @@ def test_the_lock_folder_stays_small(tmp_path: Path) -> None:
     old = time.time() - 3600
     os.utime(left, (old, old))
     # ... which the next run removes; a live run's folder is never touched.
-    assert completed(run_pytest(run, *args, "-n", "2")).returncode == 0
+    assert run_pytest(run, *args, "-n", "2").returncode == 0
     assert not (locks / "runs").exists() or not any((locks / "runs").iterdir())
     after_run = _entries(locks)
     assert len(after_run) <= 2 + 3, after_run  # two slots, the queue, runs/, ...
     # Another run with a setup call adds nothing (but the lock file of a device slot
     # that the first run happened not to need).
-    assert completed(run_pytest(run, *args, "-n", "1")).returncode == 0
+    assert run_pytest(run, *args, "-n", "1").returncode == 0
     slots = {"cuda-0.slot0.lock", "cuda-1.slot0.lock"}
     assert set(_entries(locks)) <= set(after_run) | slots, _entries(locks)
     # Each run ran both suites, and the install once (the first: not once per worker).
@@ -90,7 +89,7 @@ def test_verbose_summary_says_what_each_suite_waited_for(tmp_path: Path) -> None
     calls = [("fake1", "a-0.3"), ("fake1", "b-0.3")]
     suites = write_fake_suites(run / "suites", calls, out=tmp_path / "r.jsonl")
     args = fake_args(run, suites, tmp_path / "locks", devices="cuda:1")
-    proc = completed(run_pytest(run, *args, "-n", "2", "-v"))
+    proc = run_pytest(run, *args, "-n", "2", "-v")
     assert proc.returncode == 0, proc.stdout
     summary = proc.stdout.split("torchci device leases", 1)[1]
     assert summary.count("ran on cuda:0") == 2, proc.stdout

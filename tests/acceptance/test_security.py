@@ -30,10 +30,9 @@ from pytest_torchci.run.statedir import (
     write_private,
 )
 
-from ..conftest import SuitesFactory
+from ..conftest import Background, SuitesFactory
 from .test_devices import (
     _natives_for_fakes,  # noqa: F401 (the fake suites' natives need it)
-    completed,
     fake_args,
     make_run_dir,
     run_fake,
@@ -192,10 +191,8 @@ def test_shared_lock_folder_holds_only_device_locks(tmp_path: Path) -> None:
     run = make_run_dir(tmp_path, "run")
     out = tmp_path / "r.jsonl"
     suites = write_fake_suites(run / "suites", [("fake1", "a-0.3"), ("fake1", "b-0.3")], out=out)
-    proc = completed(
-        run_pytest(
-            run, *fake_args(run, suites, locks), f"--torchci-shared-lock-dir={shared}", "-n", "2"
-        )
+    proc = run_pytest(
+        run, *fake_args(run, suites, locks), f"--torchci-shared-lock-dir={shared}", "-n", "2"
     )
     assert proc.returncode == 0, proc.stdout
     names = sorted(p.name for p in shared.iterdir())
@@ -215,7 +212,7 @@ def test_a_file_planted_in_the_shared_folder_costs_that_device_only(tmp_path: Pa
     out = tmp_path / "r.jsonl"
     suites = write_fake_suites(run / "suites", [("fake1", "a-0.2"), ("fake1", "b-0.2")], out=out)
     args = [*fake_args(run, suites, tmp_path / "mine"), f"--torchci-shared-lock-dir={shared}"]
-    proc = completed(run_pytest(run, *args, "-n", "2"))
+    proc = run_pytest(run, *args, "-n", "2")
     assert proc.returncode == 0, proc.stdout
     assert {json.loads(line)["seen"] for line in out.read_text().splitlines()} == {"1"}
     assert not (tmp_path / "elsewhere").exists()
@@ -247,7 +244,7 @@ def test_a_link_planted_at_a_lock_file_is_not_followed(tmp_path: Path) -> None:
     (locks / "cuda-0.slot0.lock").symlink_to(target)
     run = make_run_dir(tmp_path, "run")
     suites = write_fake_suites(run / "suites", [("fake1", "a-0")], out=tmp_path / "r.jsonl")
-    proc = completed(run_pytest(run, *fake_args(run, suites, locks, "cuda:1"), "-n", "1"))
+    proc = run_pytest(run, *fake_args(run, suites, locks, "cuda:1"), "-n", "1")
     assert proc.returncode == 1, proc.stdout
     assert f"lock file {locks}/cuda-0.slot0.lock: a symbolic link, not followed" in proc.stdout
     assert target.read_text() == "keep me"
@@ -273,9 +270,7 @@ def test_a_link_planted_at_a_setup_marker_is_not_followed(tmp_path: Path) -> Non
     (suites / "routes.toml").write_text(
         routes.replace("calls = [", 'calls = [{ call = "install_thing" }, ')
     )
-    proc = completed(
-        run_pytest(run, *fake_args(run, suites, locks), "-n", "1", "--testrunuid=fixed")
-    )
+    proc = run_pytest(run, *fake_args(run, suites, locks), "-n", "1", "--testrunuid=fixed")
     assert proc.returncode == 1, proc.stdout
     assert "setup marker" in proc.stdout and "symbolic link; not followed" in proc.stdout
     assert not ran.exists()  # neither skipped as done nor run on a planted word
@@ -286,7 +281,7 @@ def test_a_link_planted_at_a_setup_marker_is_not_followed(tmp_path: Path) -> Non
 
 
 def test_a_planted_journal_cannot_make_a_cancel_kill_another_process(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, background: Background
 ) -> None:
     """The attack of issue 11: a journal naming a process group that is not the run's.
     After SIGTERM the run's own suites are stopped; the other process lives on.
@@ -310,7 +305,7 @@ def test_a_planted_journal_cannot_make_a_cancel_kill_another_process(
             f"--torchci-suites={suites}", f"--torchci-root={root}", f"--torchci-lock-dir={locks}",
             "-n", "2", "--testrunuid=fixed", f"--junitxml={junit}",
         ]  # fmt: skip
-        proc = subprocess.Popen(
+        proc = background.start(
             argv, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         own = _pids(suites / "hang", 90) + _pids(suites / "escape", 90)

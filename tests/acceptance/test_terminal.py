@@ -12,7 +12,6 @@ import pytest
 
 from .test_devices import (
     common_args,
-    completed,
     make_run_dir,
     run_fake,
     run_fakes,
@@ -191,7 +190,7 @@ def test_timeline_has_a_slice_per_suite_on_its_device_tracks_and_the_waits(
     )
     trace = tmp_path / "trace.json"
     args = common_args(suites, run, tmp_path / "locks", "cuda:2")
-    proc = completed(run_pytest(run, *args, "-n", "2", f"--torchci-timeline={trace}"))
+    proc = run_pytest(run, *args, "-n", "2", f"--torchci-timeline={trace}")
     assert proc.returncode == 0, proc.stdout
     assert f"torchci: timeline: {trace}" in proc.stdout
     events = json.loads(trace.read_text())["traceEvents"]
