@@ -12,6 +12,7 @@ import contextlib
 import functools
 import os
 import select
+import shlex
 import signal
 import subprocess
 import threading
@@ -271,7 +272,7 @@ def run_command(command: Command, options: RunOptions, *, capture: bool = False)
     """Run ``command``; with ``capture``, its stdout is returned (and still logged)."""
     cwd = os.path.join(options.root, command.cwd)  # as given, if absolute
     sinks: list[Sink] = [s for s in (options.log, options.live) if s is not None]
-    header = f"$ {' '.join(command.argv)}    (in {command.cwd})\n"
+    header = f"$ {shlex.join(command.argv)}    (in {command.cwd})\n"
     for sink in sinks:
         with contextlib.suppress(OSError, ValueError):
             sink.write(header)

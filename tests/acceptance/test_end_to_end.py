@@ -147,7 +147,7 @@ def test_shard_3_of_3_runs_for_real(
     install_log = (
         e2e_checkout / "test" / "test-reports" / "torchci-logs" / "install_torchvision.log"
     )
-    assert f"$ {' '.join(NO_OP)}" in install_log.read_text()
+    assert f"$ {shlex.join(NO_OP)}" in install_log.read_text()
     # Whatever this environment held before (the README's Quickstart really installs it),
     # the run left it as it was.
     assert _installed("torchci-sample-vision") == installed_before

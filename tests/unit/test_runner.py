@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -58,7 +59,7 @@ def test_output_reaches_log_live_and_tail(tmp_path: Path, realtime: bool, kind: 
         first = run_command(command(TALKER), options)
         second = run_command(command(TALKER), options)
     assert (first.returncode, second.returncode) == (0, 0)
-    header = f"$ {' '.join(TALKER)}    (in .)\n"
+    header = f"$ {shlex.join(TALKER)}    (in .)\n"
     text = log_path.read_text()
     assert text.count(header) == 2
     # The order of stdout and stderr lines may interleave when they come through pipes.
