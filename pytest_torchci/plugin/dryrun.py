@@ -20,8 +20,13 @@ class DryRun:
     """Prints each unit's commands; pytest captures them with the item's output."""
 
     out: TextIO | None = None  # None: sys.stdout when printing (pytest's capture)
+    # Under -s the lines go straight to the terminal, where pytest's progress line (a
+    # dot per item, or `-v`'s node id) has not ended yet: start each unit on a line of its own.
+    fresh_line: bool = False
 
     def show(self, unit: Unit) -> None:
+        if self.fresh_line:
+            self._print("")
         self._print(f"[dry-run] {unit.name}: {len(unit.step.commands)} commands")
         for c in unit.step.commands:
             env = " ".join(f"{k}={v}" for k, v in c.env.items() if v is not None)

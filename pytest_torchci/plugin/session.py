@@ -68,7 +68,7 @@ class Runtime:
         self.placement = Placement(s, kind, self.config, timeline=self.timeline)
         self.journal = GroupJournal(self.run_dir() / "groups", self.cookie)
         self.reports = ChildReports(s.root, self.run_dir(), self.side_by_side())
-        self.dry = DryRun() if s.dry_run else None
+        self.dry = DryRun(fresh_line=self._realtime()) if s.dry_run else None
         self.executor = SuiteExecutor(
             self.data,
             self.job,

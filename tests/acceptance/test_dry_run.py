@@ -38,12 +38,12 @@ def test_dry_run_on_the_sample_checkout(
     assert all(nodeid in str(result.stdout) for nodeid in test_ids)
     result.stdout.fnmatch_lines(
         [
-            "*[[]dry-run[]] test_python: 2 commands",
+            "[[]dry-run[]] test_python: 2 commands",  # a line of its own, not after the node id
             "  (.) python test/run_test.py --exclude-jit-executor * --verbose*",
         ]
     )
     # Setups are shown too, once, before the first item that needs them.
-    assert sum("[dry-run] install_torchvision:" in line for line in result.outlines) == 1
+    assert sum(line.startswith("[dry-run] install_torchvision:") for line in result.outlines) == 1
     assert any(
         "python3 -mpip install --no-index --no-deps dist/vision/" in line
         for line in result.outlines
