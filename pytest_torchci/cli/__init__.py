@@ -59,7 +59,12 @@ def _error(message: str) -> int:
 
 def _plan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--jobs", required=True, metavar="FILE", help="JSON lines of jobs ('-' for stdin)"
+        "--jobs",
+        required=True,
+        metavar="FILE",
+        help="JSON lines of jobs ('-' for stdin), one a line: "
+        '{"build_environment": "linux-jammy-py3.11-gcc11", "test_config": "default", '
+        '"shard": "1", "num_shards": "3"}, and optionally "env": {NAME: VALUE}',
     )
     parser.add_argument("--root", default=".", help="the PyTorch checkout (default: .)")
     parser.add_argument("--suites", metavar="DIR", help="a suites folder, not the installed one")
@@ -273,8 +278,8 @@ def _validate_description() -> str:
 _COMMANDS: dict[str, _Command] = {
     "plan": _Command(
         "plan CI jobs: what test.sh would run for each",
-        "Read JSON lines of jobs and write one plan a line (schema 1, see the README) to "
-        "stdout, all in one process.",
+        "Read JSON lines of jobs and write one plan a line (schema 1, described in "
+        "docs/plan.md) to stdout, all in one process.",
         _plan_arguments,
         _plan,
     ),

@@ -22,7 +22,7 @@ def job_from_json(raw: object, where: str = "job") -> Job:
         raise JobInputError(f"{where}: a job must be a JSON object")
     for key in ("build_environment", "test_config"):
         if not isinstance(raw.get(key), str):
-            raise JobInputError(f"{where}: {key} must be a string")
+            raise JobInputError(f"{where}: {key} must be a string{_spelled_otherwise(raw, key)}")
     env = raw.get("env") or {}
     if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
         raise JobInputError(f"{where}: env must be an object of strings")
@@ -30,8 +30,18 @@ def job_from_json(raw: object, where: str = "job") -> Job:
     num = str(raw.get("num_shards", "1") or "1")
     for name, value in (("shard", shard), ("num_shards", num)):
         if not value.isdigit():
-            raise JobInputError(f"{where}: {name} must be a whole number, not {value!r}")
+            hint = " (the count goes in num_shards)" if "/" in value else ""
+            raise JobInputError(f"{where}: {name} must be a whole number, not {value!r}{hint}")
     return Job(raw["build_environment"], raw["test_config"], shard, num, env, raw)
+
+
+def _spelled_otherwise(raw: dict[str, object], key: str) -> str:
+    """A hint when the job has ``key`` in other letters (``BUILD_ENVIRONMENT``, the name
+    of the variable CI sets), else nothing."""
+    for other in raw:
+        if other != key and other.lower() == key:
+            return f" (the job has {other!r}: keys are lowercase)"
+    return ""
 
 
 def read_jobs(stream: TextIO, name: str) -> Iterator[Job]:

@@ -434,6 +434,16 @@ def run_plan(capsys: pytest.CaptureFixture[str]) -> RunPlan:
             "line 2: shard must be a whole number, not 'two'",
         ),
         (json.dumps({**GOOD_JOB, "env": {"X": 1}}), "line 2: env must be an object of strings"),
+        # The names CI's variables have, and test.sh's K/N shard: the message says the fix.
+        (
+            '{"BUILD_ENVIRONMENT": "linux-jammy-py3.11-gcc11", "test_config": "default"}',
+            "line 2: build_environment must be a string (the job has 'BUILD_ENVIRONMENT': "
+            "keys are lowercase)",
+        ),
+        (
+            json.dumps({**GOOD_JOB, "shard": "3/3"}),
+            "line 2: shard must be a whole number, not '3/3' (the count goes in num_shards)",
+        ),
     ],
 )
 def test_cli_bad_job_line(tmp_path: Path, run_plan: RunPlan, bad_line: str, message: str) -> None:
