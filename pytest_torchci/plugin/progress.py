@@ -11,7 +11,10 @@ import pytest
 
 from ..scale.durations import DurationsError, read_durations, write_store
 
-__all__ = ["Progress", "SuiteRecord"]
+__all__ = ["SETUP_CALLS", "Progress", "SuiteRecord"]
+
+# The user property of an item whose start ran setup calls (installs): which, how long.
+SETUP_CALLS = "setup_calls"
 
 
 def hms(seconds: float) -> str:
@@ -28,6 +31,7 @@ class SuiteRecord:
     devices: str = ""
     failing: list[str] = field(default_factory=list)
     message: str = ""
+    setups: str = ""  # the setup calls its start ran (SETUP_CALLS)
 
 
 def _failing_cases(text: str) -> list[str]:
@@ -72,6 +76,10 @@ class Progress:
             for key, value in report.user_properties:
                 if key == "devices":
                     rec.devices = str(value)
+        if report.when == "setup":
+            for key, value in report.user_properties:
+                if key == SETUP_CALLS:
+                    rec.setups = str(value)
         if report.failed:
             rec.outcome = "failed" if report.when == "call" else "error"
             text = report.longreprtext
@@ -84,8 +92,10 @@ class Progress:
         self.done += 1
         if self.show:
             where = f" on {rec.devices}" if rec.devices else ""
+            first = f" (setup calls first: {rec.setups})" if rec.setups else ""
             self._line(
-                f"[{self.done}/{self.total}] {rec.name} {rec.outcome} in {hms(rec.seconds)}{where}"
+                f"[{self.done}/{self.total}] {rec.name} {rec.outcome} in {hms(rec.seconds)}"
+                f"{where}{first}"
             )
         if self.github and rec.outcome in ("failed", "error"):
             message = (rec.message or "failed").replace("%", "%25").replace("\n", "%0A")

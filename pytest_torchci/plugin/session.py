@@ -40,6 +40,7 @@ from ..scale.shards import Balance, balance
 from .dryrun import DryRun
 from .items import SuiteItem
 from .placement import Placement
+from .progress import SETUP_CALLS
 from .running import SuiteRun
 from .settings import Settings
 
@@ -204,8 +205,12 @@ class Runtime:
 
     def run_setups(self, item: SuiteItem) -> None:
         self.placement.gate(item)
-        if not self.settings.no_setup:
-            self.calls.before(item.unit.index)
+        if self.settings.no_setup:
+            return
+        brought = self.calls.before(item.unit.index)
+        if brought and self.dry is None:  # (a dry run's setups are listed, not run)
+            described = "; ".join(setup.describe() for setup in brought)
+            item.user_properties.append((SETUP_CALLS, described))
 
     def run_item(self, item: SuiteItem) -> None:
         self.calls.ran.add(item.unit.index)

@@ -9,6 +9,7 @@ runs once per process, after the last suite before it has finished.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,12 +22,27 @@ from ..plan.planner import Unit
 from .failure import SuiteError
 from .statedir import UnsafeFileError, read_private, write_private
 
-__all__ = ["RouteCalls"]
+__all__ = ["RouteCalls", "SetupRan"]
 
 
 @dataclass
 class _Outcome:
     error: SuiteError | None = None
+    seconds: float | None = None  # how long it ran here; None: another worker ran it
+
+
+@dataclass(frozen=True)
+class SetupRan:
+    """A setup call that a suite's start brought about: how long it took here, or None
+    where another worker of the run had run it (this one took its outcome)."""
+
+    name: str
+    seconds: float | None
+
+    def describe(self) -> str:
+        if self.seconds is None:
+            return f"{self.name} (run by another worker)"
+        return f"{self.name} {self.seconds:.2f} s"
 
 
 class _MarkerError(Exception):
@@ -60,9 +76,11 @@ class RouteCalls:
     teardowns_done: set[int] = field(default_factory=set)
     ran: set[int] = field(default_factory=set)  # the test units that have started
 
-    def before(self, index: int) -> None:
-        """The setups before the unit at ``index`` in the route; a failed one fails
-        every suite after it."""
+    def before(self, index: int) -> list[SetupRan]:
+        """The setups before the unit at ``index`` in the route, run where no earlier
+        suite of this process brought them about; a failed one fails every suite after
+        it. Returns those this call brought about, in order."""
+        brought: list[SetupRan] = []
         for unit in self.setups:
             if unit.index >= index:
                 break
@@ -74,14 +92,18 @@ class RouteCalls:
                     self._setup(unit, outcome)
                 else:
                     self._setup_once_per_host(unit, outcome, self.shared_dir)
+                brought.append(SetupRan(unit.name, outcome.seconds))
             if outcome.error is not None:
                 raise outcome.error
+        return brought
 
     def _setup(self, unit: Unit, outcome: _Outcome) -> None:
+        start = time.monotonic()
         try:
             self.run(unit, "setup")
         except SuiteError as exc:
             outcome.error = exc
+        outcome.seconds = time.monotonic() - start
 
     def _setup_once_per_host(self, unit: Unit, outcome: _Outcome, folder: Path) -> None:
         """The first worker runs the setup and leaves its outcome in a marker; the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -31,24 +32,61 @@ def _entries(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
-def test_the_lock_folder_stays_small(tmp_path: Path) -> None:
-    """A run killed, then runs with a setup call: what is left is the device slots' lock
-    files and a few folders, not a file per run. (The setup call, an install, runs once
-    per run, not once per worker.)"""
-    run = make_run_dir(tmp_path, "run")
-    marker = tmp_path / "setup-ran.txt"
+def suites_with_a_setup(run: Path, marker: Path, out: Path) -> Path:
+    """Two fake suites after a setup call, `install_thing`, which appends to ``marker``."""
     extra = (
         '[install_thing]\nrole = "setup"\ncites = "test.sh: install_thing()"\n'
         f'steps = [{{ run = ["{sys.executable}", "-c", '
         f"\"open(r'{marker}', 'a').write('x')\"] }}]\n"
     )
     calls = [("fake1", "a-0"), ("fake1", "b-0")]
-    out = tmp_path / "r.jsonl"
     suites = write_fake_suites(run / "suites", calls, out=out, extra=extra)
     routes = (suites / "routes.toml").read_text()
     (suites / "routes.toml").write_text(
         routes.replace("calls = [", 'calls = [{ call = "install_thing" }, ')
     )
+    return suites
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "n2"])
+def test_the_setup_calls_a_suite_brought_about_are_named(
+    pytester: pytest.Pytester, tmp_path: Path, workers: list[str]
+) -> None:
+    """The install runs once per run; the suite whose start ran it says so (-v's line,
+    the JUnit property `setup_calls`), and under xdist a suite whose worker took another
+    worker's outcome says that instead of a time."""
+    run = make_run_dir(tmp_path, "run")
+    marker = tmp_path / "setup-ran.txt"
+    suites = suites_with_a_setup(run, marker, tmp_path / "r.jsonl")
+    junit = tmp_path / "out.xml"
+    args = [*fake_args(run, suites, tmp_path / "locks"), "-v", f"--junitxml={junit}", *workers]
+    proc = run_pytest(run, *args) if workers else run_inprocess(pytester, run, *args)
+    assert proc.returncode == 0, proc.stdout
+    assert marker.read_text() == "x"
+    said = {
+        case.get("name"): prop.get("value")
+        for case in ET.parse(junit).iter("testcase")
+        for prop in case.iter("property")
+        if prop.get("name") == "setup_calls"
+    }
+    ran = [name for name, value in said.items() if value != "install_thing (run by another worker)"]
+    assert len(ran) == 1, said
+    assert re.fullmatch(r"install_thing \d+\.\d\d s", said[ran[0]])
+    if not workers:  # the second suite brought nothing about
+        assert len(said) == 1
+    lines = [ln for ln in proc.stdout.splitlines() if re.match(r"\[\d/2\] ", ln)]
+    assert len(lines) == 2, proc.stdout
+    assert sum("(setup calls first: install_thing " in ln for ln in lines) == len(said)
+
+
+def test_the_lock_folder_stays_small(tmp_path: Path) -> None:
+    """A run killed, then runs with a setup call: what is left is the device slots' lock
+    files and a few folders, not a file per run. (The setup call, an install, runs once
+    per run, not once per worker.)"""
+    run = make_run_dir(tmp_path, "run")
+    marker = tmp_path / "setup-ran.txt"
+    out = tmp_path / "r.jsonl"
+    suites = suites_with_a_setup(run, marker, out)
     locks = tmp_path / "locks"
     args = fake_args(run, suites, locks)
 
