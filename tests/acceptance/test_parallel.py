@@ -64,7 +64,7 @@ def test_the_setup_calls_a_suite_brought_about_are_named(
     assert proc.returncode == 0, proc.stdout
     assert marker.read_text() == "x"
     said = {
-        case.get("name"): prop.get("value")
+        case.get("name", ""): prop.get("value", "")
         for case in ET.parse(junit).iter("testcase")
         for prop in case.iter("property")
         if prop.get("name") == "setup_calls"
