@@ -105,6 +105,8 @@ class SuiteExecutor:
             if deadline is not None:
                 options.timeout = max(0.1, deadline - start)
             result = run_command(command, options, capture=capture)
+            seconds = time.monotonic() - start
+            records.append(CommandRecord(command, result.returncode, seconds, result.timed_out))
             if result.timed_out:
                 failure = SuiteFailure(
                     f"timed out after {timeout:g} s",
@@ -114,8 +116,6 @@ class SuiteExecutor:
                 )
                 failure.timeout = timeout
                 raise failure
-            seconds = time.monotonic() - start
-            records.append(CommandRecord(command, result.returncode, seconds, result.timed_out))
             return result
 
         return executor

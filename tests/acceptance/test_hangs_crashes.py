@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -241,7 +243,7 @@ def test_a_process_that_left_the_group_is_stopped_before_the_next_suite(
         {
             "tree": [
                 *args(tree, pytester.mkdir("checkout-tree")), "--timeout=2",
-                "--torchci-kill-grace=1",
+                "--torchci-kill-grace=1", f"--junitxml={pytester.path / 'tree.xml'}",
             ],
             "serial": [*args(serial, pytester.mkdir("checkout-serial")), "--timeout=2"],
             "xdist": [*args(xdist, pytester.mkdir("checkout-xdist")), "--timeout=2", "-n", "1"],
@@ -249,7 +251,7 @@ def test_a_process_that_left_the_group_is_stopped_before_the_next_suite(
     )  # fmt: skip
     pid = int((xdist / "die").read_text())
     try:
-        the_timeout_killed_the_whole_tree(results["tree"], tree)
+        the_timeout_killed_the_whole_tree(results["tree"], tree, pytester.path / "tree.xml")
         results["serial"].assert_outcomes(failed=1, passed=3)  # the hanging one timed out
         assert_escapes_stopped(serial)
         a_dead_worker_failed_its_item_only(results["xdist"], pid)
@@ -259,12 +261,16 @@ def test_a_process_that_left_the_group_is_stopped_before_the_next_suite(
             os.kill(pid, signal.SIGKILL)
 
 
-def the_timeout_killed_the_whole_tree(result: pytest.RunResult, suites: Path) -> None:
+def the_timeout_killed_the_whole_tree(result: pytest.RunResult, suites: Path, junit: Path) -> None:
     """HANG's child ignores SIGINT, its grandchild SIGTERM too: the child ends at SIGTERM, a
     grace period (--torchci-kill-grace; 5 s by default: test_settings.py) after SIGINT, and
-    SIGKILL ends the grandchild."""
+    SIGKILL ends the grandchild. The command that timed out is among the item's commands."""
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*timed out after 2 s*"])
+    props = ET.parse(junit).iter("property")
+    (commands,) = (p.get("value", "") for p in props if p.get("name") == "commands")
+    hang = [sys.executable, "-S", str(suites / "hang.py"), str(suites / "hang")]
+    assert json.loads(commands) == [shlex.join(hang)]
     assert 2 + 1 <= result.duration < 2 + 2 * 1 + 8  # pytest start-up included
     child, grandchild = (int(p) for p in (suites / "hang").read_text().split())
     assert not alive(child) and not alive(grandchild)
