@@ -16,6 +16,7 @@ from ..run.deadlines import DEADLINE_KEY
 from ..run.execute import SuiteExecutor
 from ..run.failure import CommandRecord, SuiteError
 from ..run.reaper import new_token
+from ..run.statedir import UnsafeFileError, UnsafeFolderError
 from ..run.timeline import Span, Timeline
 from .dryrun import DryRun, commands_json
 from .items import SuiteItem
@@ -61,13 +62,32 @@ class SuiteRun:
             status, error = exc.status, exc
             raise
         finally:
-            window = self.reports.end(started)
             suite = item.unit.entry.call or item.unit.entry.inline or "suite"
             synthetic = (suite, item.name, time.monotonic() - start)
             item.user_properties.extend(
-                self.reports.collect(token, window, wall_start, error, synthetic)
+                self._child_properties(started, token, wall_start, error, synthetic)
             )
             item.user_properties.extend(self._end_properties(item, status, start, records))
+
+    def _child_properties(
+        self,
+        started: tuple[bool, int],
+        token: str,
+        wall_start: float,
+        error: SuiteError | None,
+        synthetic: tuple[str, str, float],
+    ) -> list[Property]:
+        """What the suite's own XML says (see ChildReports.collect). A read-back that
+        fails (a folder that cannot be read or written) never takes the place of the
+        suite's outcome: it is a note on the suite's failure, and a property."""
+        try:
+            window = self.reports.end(started)
+            return self.reports.collect(token, window, wall_start, error, synthetic)
+        except (OSError, UnsafeFolderError, UnsafeFileError) as exc:
+            why = f"the suite's own XML could not be read back: {exc}"
+            if error is not None:
+                error.notes.append(why)
+            return [("child_reports_error", why)]
 
     def _leased(self, item: SuiteItem, records: list[CommandRecord], token: str) -> None:
         """Run the suite on the devices it leased (their ids in the variable that makes

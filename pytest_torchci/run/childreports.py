@@ -100,7 +100,12 @@ class ChildReports:
                 "too: counted for none"
             )
         if not report.files:
-            props.append(("synthetic_report", str(self._synthetic(token, error, *synthetic))))
+            try:
+                path = self._synthetic(token, error, *synthetic)
+            except OSError as exc:  # a test-reports folder that cannot be written
+                error.notes.append(f"no synthetic report could be written: {exc}")
+            else:
+                props.append(("synthetic_report", str(path)))
         return props
 
     def _synthetic(self, token: str, error: SuiteError, suite: str, name: str, s: float) -> Path:

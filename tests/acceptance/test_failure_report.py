@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import shlex
 import signal
@@ -27,7 +28,7 @@ def run_demo(
     pytester: pytest.Pytester, suites: Path, *extra: str
 ) -> tuple[pytest.RunResult, Path, Path]:
     checkout = pytester.path / "checkout"
-    checkout.mkdir()
+    checkout.mkdir(exist_ok=True)  # (made beforehand by a test that plants something)
     xml = pytester.path / "out.xml"
     result = pytester.runpytest_inprocess(
         "--torchci-config=demo",
@@ -137,3 +138,58 @@ def test_passing_command_properties(pytester: pytest.Pytester, make_suites: Any)
     _, props = properties(xml)
     assert props["exit_status"] == "0"
     assert json.loads(props["commands"]) == [shlex.join(ok)]
+
+
+def test_a_report_folder_that_cannot_be_written_leaves_the_failure_as_it_was(
+    pytester: pytest.Pytester, make_suites: Any
+) -> None:
+    """The synthetic report's folder is taken by a file: the suite still fails for its own
+    reason (a failure, not an error of the plugin), and the report says why no synthetic
+    report was written."""
+    taken = pytester.path / "checkout" / "test" / "test-reports" / "python-pytest" / "demo_suite"
+    taken.parent.mkdir(parents=True)
+    taken.write_text("not a folder")
+    result, _, xml = run_demo(pytester, make_suites(argv=EXIT_3))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [f"   exit: {describe_status(3)}", "note: no synthetic report could be written: *"]
+    )
+    assert "Traceback" not in result.stdout.str()
+    _, props = properties(xml)
+    assert props["exit_status"] == "3" and "synthetic_report" not in props
+
+
+UNREADABLE_REPORTS = """
+from pytest_torchci.run.childreports import ChildReports
+
+_collect = ChildReports.collect
+
+def _fails(self, *args, **kwargs):
+    raise PermissionError(13, "Permission denied", "test/test-reports")
+
+def pytest_configure(config):
+    ChildReports.collect = _fails
+
+def pytest_unconfigure(config):
+    ChildReports.collect = _collect
+"""
+
+
+@pytest.mark.parametrize("argv", [EXIT_3, [sys.executable, "-c", "pass"]], ids=["fails", "passes"])
+def test_a_read_back_that_fails_never_takes_the_place_of_the_outcome(
+    pytester: pytest.Pytester, make_suites: Any, argv: list[str]
+) -> None:
+    """The suite's XML cannot be read back (here: refused): a failed suite still fails
+    for its own reason, with a note; a passed one still passes. Both say it in a property."""
+    pytester.makeconftest(UNREADABLE_REPORTS)
+    result, _, xml = run_demo(pytester, make_suites(argv=argv))
+    # (a pattern: "[[]" and "[]]" match the brackets)
+    why = "the suite's own XML could not be read back: [[]Errno 13[]] Permission denied: *"
+    if argv is EXIT_3:
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines([f"   exit: {describe_status(3)}", f"note: {why}"])
+    else:
+        result.assert_outcomes(passed=1)
+    assert "Traceback" not in result.stdout.str()
+    _, props = properties(xml)
+    assert fnmatch.fnmatch(props["child_reports_error"], why)
