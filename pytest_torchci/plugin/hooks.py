@@ -16,7 +16,7 @@ from ..run.reaper import set_subreaper
 from ..run.timeline import WORKER_OUTPUT_KEY
 from .items import JobDirectory, SuiteItem
 from .progress import Progress, hms
-from .reporting import RunSummary, report_sweep, write_timeline
+from .reporting import RunSummary, report_sweep, say, write_timeline
 from .scheduler import SuiteScheduling
 from .session import Runtime
 
@@ -168,7 +168,15 @@ class TorchciSession:
         )
         store = self.config.getoption("torchci_store_durations")
         if store:
-            self.progress.store(Path(store))
+            target = Path(self.config.invocation_params.dir) / store
+            try:
+                self.progress.store(target)
+            except OSError as exc:
+                why = exc.strerror or str(exc)
+                say(
+                    self.config,
+                    f"torchci: --torchci-store-durations {store}: cannot write it ({why})",
+                )
 
     def close_run_folder(self) -> None:
         if self.run_folder is not None:

@@ -3,6 +3,7 @@ job summary and ``::error`` annotations under GitHub Actions, and a durations st
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,7 +140,9 @@ class Progress:
     def write_github_summary(self, title: str) -> None:
         path = os.environ.get("GITHUB_STEP_SUMMARY")
         if self.github and path:
-            with open(path, "a", encoding="utf-8") as f:
+            # As the timeline's chart does: a summary file that cannot be written (a
+            # runner's mistake) costs the summary only, not the run's report.
+            with contextlib.suppress(OSError), open(path, "a", encoding="utf-8") as f:
                 f.write(self.summary_markdown(title))
 
     def durations(self) -> dict[str, float]:

@@ -56,6 +56,7 @@ def start_session(config: pytest.Config) -> TorchciSession:
     cookie = _cookie(config)
     job, job_plan, plans = _plan(config, settings, data, cookie)
     timeline = _timeline(config)
+    output_file(config, "torchci_store_durations")  # (written by the controller at the end)
     runtime = Runtime(
         settings,
         data,
@@ -138,15 +139,23 @@ def _query_executor(root: Path, cookie: str) -> Executor:
 
 def _timeline(config: pytest.Config) -> Timeline | None:
     """--torchci-timeline: this process's timeline (its file is written at the end)."""
-    timeline = config.getoption("torchci_timeline")
-    if not timeline:
+    if output_file(config, "torchci_timeline") is None:
         return None
-    folder = (Path(config.invocation_params.dir) / timeline).parent
-    if not folder.is_dir():
-        raise pytest.UsageError(
-            f"--torchci-timeline {timeline}: the folder {folder} does not exist"
-        )
     return Timeline(_worker_id(config))
+
+
+def output_file(config: pytest.Config, dest: str) -> Path | None:
+    """The file an option names for the run to write at its end (relative to where
+    pytest was started), or None; a folder that does not exist is a usage error now,
+    not a lost file after the run."""
+    value = config.getoption(dest)
+    if not value:
+        return None
+    path = Path(config.invocation_params.dir) / str(value)
+    if not path.parent.is_dir():
+        flag = "--" + dest.replace("_", "-")
+        raise pytest.UsageError(f"{flag} {value}: the folder {path.parent} does not exist")
+    return path
 
 
 def _config_warnings(data: SuiteData, job: Job, root: Path) -> list[str]:

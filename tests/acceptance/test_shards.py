@@ -154,6 +154,17 @@ def test_github_summary_and_annotations(
     assert "| suite | outcome | duration | devices | failing tests |" in text
     assert "| `fake[y-bad]` | failed |" in text and "| `fake[s2-0.2]` | passed |" in text
 
+    # A summary file that cannot be written costs the summary only: the run ends as it was.
+    summary.unlink()
+    summary.mkdir()
+    result = pytester.runpytest_inprocess(
+        "--torchci-config=fake", "--torchci-build-env=linux-py3", "--torchci-shard=2/2",
+        f"--torchci-suites={suites}", f"--torchci-root={checkout}", "-p", "no:cacheprovider",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1, failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert "INTERNALERROR" not in result.stdout.str()
+
 
 MATRIX_SCHEMA = {"config": str, "shard": int, "num_shards": int, "runner": str}
 

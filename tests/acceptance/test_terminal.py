@@ -235,11 +235,25 @@ def test_timeline_serial_run_and_the_github_gantt_chart(
     assert "fake1[a-0] (passed) :done, " in text
 
 
-def test_timeline_in_a_missing_folder_is_a_usage_error(
+@pytest.mark.parametrize("flag", ["--torchci-timeline", "--torchci-store-durations"])
+def test_an_output_file_in_a_missing_folder_is_a_usage_error(
+    pytester: pytest.Pytester, tmp_path: Path, flag: str
+) -> None:
+    """Said before anything runs, not found out after the run, with its file lost."""
+    run, args = fake_run(tmp_path)
+    proc = run_fake(pytester, run, *args, f"{flag}=nowhere/out.json")
+    assert proc.returncode == 4
+    assert f"{flag} nowhere/out.json: the folder" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "r.jsonl").exists()  # no suite ran
+
+
+def test_a_durations_store_that_cannot_be_written_is_said_and_the_run_stands(
     pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
     run, args = fake_run(tmp_path)
-    proc = run_fake(pytester, run, *args, "--torchci-timeline=nowhere/trace.json")
-    assert proc.returncode == 4
-    assert "--torchci-timeline nowhere/trace.json: the folder" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    (run / "store.json").mkdir()  # a folder where the file goes
+    proc = run_fake(pytester, run, *args, "--torchci-store-durations=store.json")
+    assert proc.returncode == 0, proc.stdout
+    assert "torchci: --torchci-store-durations store.json: cannot write it (" in proc.stdout
+    assert "INTERNALERROR" not in proc.stdout and "Traceback" not in proc.stdout
