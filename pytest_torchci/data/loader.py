@@ -282,7 +282,7 @@ def load_suites(directory: Path | None = None) -> SuiteData:
             extra = sorted(set(doc) - {"prelude"})
             if extra:
                 raise src.error(extra[0], None, "unknown table (expected [prelude])")
-            pre = doc.get("prelude", {})
+            pre = _table(src, "prelude", doc.get("prelude", {}))
             prelude = loader.steps(src, "prelude", "steps", pre.get("steps", []))
             continue
         for name, raw in doc.items():
@@ -304,7 +304,7 @@ def _load_traits(path: Path) -> tuple[dict[str, Trait], dict[str, str]]:
     for key in doc:
         if key not in ("traits", "families"):
             raise src.error(key, None, "unknown table (expected [traits.NAME] or [families])")
-    for name, raw in doc.get("traits", {}).items():
+    for name, raw in _table(src, "traits", doc.get("traits", {})).items():
         table = f"traits.{name}"
         if not isinstance(raw, dict):
             raise src.error(table, None, "must be a table")
@@ -323,7 +323,7 @@ def _load_traits(path: Path) -> tuple[dict[str, Trait], dict[str, str]]:
         traits[name] = Trait(
             name, _str(src, table, "var", raw["var"]), pattern, kinds[0], str(raw.get("help", ""))
         )
-    for name, text in doc.get("families", {}).items():
+    for name, text in _table(src, "families", doc.get("families", {})).items():
         families[name] = _str(src, "families", name, text)
     return traits, families
 
@@ -399,27 +399,43 @@ def _load_routes(
         raise src.error(None, "route", "must be an array of tables")
     for i, raw in enumerate(raw_rules):
         table = "route"
+        if not isinstance(raw, dict):
+            raise src.error(None, "route", f"route #{i + 1} must be a table")
         extra = sorted(set(raw) - {"branch", "cites", "when", "calls", "phase"})
         if extra:
             raise src.error(table, extra[0], f"route #{i + 1}: unknown field {extra[0]!r}")
         if "cites" not in raw:
             raise src.error(table, None, f"route #{i + 1} needs cites")
         when = loader.condition(src, table, "when", raw["when"]) if "when" in raw else None
+        calls = raw.get("calls", [])
+        if not isinstance(calls, list):
+            raise src.error(table, "calls", f"route #{i + 1}: must be a list of calls")
         entries = []
-        for j, e in enumerate(raw.get("calls", [])):
+        for j, e in enumerate(calls):
             entries.append(_load_entry(loader, src, f"route #{i + 1} calls[{j}]", e))
+        branch = raw.get("branch", i + 1)
+        if not isinstance(branch, int) or isinstance(branch, bool):
+            raise src.error(table, "branch", f"route #{i + 1}: must be a whole number")
+        phase = _phase(src, raw.get("phase", "dispatch"))
         rules.append(
             RouteRule(
-                branch=int(raw.get("branch", i + 1)),
+                branch=branch,
                 cites=_str(src, table, "cites", raw["cites"]),
                 when=when,
                 entries=tuple(entries),
                 where=f"routes.toml, route #{i + 1}",
-                preamble=raw.get("phase", "dispatch") == "dispatch",
-                phase=_phase(src, raw.get("phase", "dispatch")),
+                preamble=phase == "dispatch",
+                phase=phase,
             )
         )
     return tuple(rules), preamble
+
+
+def _table(src: _Source, name: str, value: object) -> Mapping[str, Any]:
+    """The top-level table ``name`` of a file (``[traits]``, ``[prelude]``, ...)."""
+    if not isinstance(value, dict):
+        raise src.error(None, name, "must be a table")
+    return value
 
 
 def _phase(src: _Source, value: object) -> str:

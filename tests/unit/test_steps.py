@@ -219,3 +219,40 @@ def test_route_entries_keep_their_set_and_export(tmp_path: Path) -> None:
     (rule,) = load_suites(tmp_path / "suites").routes
     kinds: list[Any] = [type(s) for s in rule.entries[0].steps]
     assert kinds == [S.Set, S.Export]
+
+
+# Files of the wrong shape: a message that names the file, the line and the table, never
+# a TypeError or ValueError from deep inside the loader. (Found by mutating the real
+# suite data at random: each of these crashed the loader once.)
+MALFORMED = [
+    ("routes.toml", "route = [1]\n", "routes.toml, line 1: route: route #1 must be a table"),
+    (
+        "routes.toml",
+        '[[route]]\ncites = "x"\nbranch = "one"\n',
+        "routes.toml, line 3: [route].branch: route #1: must be a whole number",
+    ),
+    (
+        "routes.toml",
+        '[[route]]\ncites = "x"\nbranch = true\n',
+        "routes.toml, line 3: [route].branch: route #1: must be a whole number",
+    ),
+    (
+        "routes.toml",
+        '[[route]]\ncites = "x"\ncalls = 1\n',
+        "routes.toml, line 3: [route].calls: route #1: must be a list of calls",
+    ),
+    ("traits.toml", "traits = 1\n", "traits.toml, line 1: traits: must be a table"),
+    ("traits.toml", "families = []\n" + TRAITS, "traits.toml, line 1: families: must be a table"),
+    ("prelude.toml", 'prelude = "x"\n', "prelude.toml, line 1: prelude: must be a table"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "message"), MALFORMED)
+def test_a_file_of_the_wrong_shape_is_a_suite_data_error(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    load_steps(tmp_path, '{ run = ["true"] }')
+    (tmp_path / "suites" / name).write_text(text)
+    with pytest.raises(SuiteDataError) as info:
+        load_suites(tmp_path / "suites")
+    assert str(info.value) == message
