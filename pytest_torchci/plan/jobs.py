@@ -32,6 +32,10 @@ def job_from_json(raw: object, where: str = "job") -> Job:
         if not value.isdigit():
             hint = " (the count goes in num_shards)" if "/" in value else ""
             raise JobInputError(f"{where}: {name} must be a whole number, not {value!r}{hint}")
+    try:  # the rules --torchci-shard K/N follows: a count of 1 or more, K not past it
+        parse_shard(f"{shard}/{num}", where)
+    except ValueError as exc:
+        raise JobInputError(str(exc)) from None
     return Job(raw["build_environment"], raw["test_config"], shard, num, env, raw)
 
 

@@ -27,6 +27,10 @@ from . import hookspecs
 from .keys import CANCEL_KEY
 from .options import add_options, register_markers
 
+# What every command of an item carries (run.reaper.TOKEN_VARIABLE, not imported here:
+# a plain pytest run, such as one a suite starts, stays light; a test keeps them equal).
+_TOKEN_VARIABLE = "TORCHCI_ITEM_TOKEN"
+
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
@@ -63,7 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _plain_pytest(config: pytest.Config) -> None:
     """Without torchci mode: a pytest that a suite started claims the XML it writes
     for its suite; ``pytest --markers`` documents the plugin's markers too."""
-    if "TORCHCI_ITEM_TOKEN" in os.environ:  # a pytest that a suite started
+    if _TOKEN_VARIABLE in os.environ:  # a pytest that a suite started
         from ..run.reports import claim_child_xml  # only there: plain runs stay light
 
         claim_child_xml(config.option, os.environ)

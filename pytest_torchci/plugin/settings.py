@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -17,10 +17,16 @@ import pytest
 from ..devices.discovery import DeviceSpecError, Host, parse_device_spec
 from ..plan.jobs import parse_shard as parse_shard_text
 from ..plan.jobs import whole_number
+from ..run.junit import LOGS, REPORTS
 from ..run.processes import GRACE_SECONDS
 from ..run.statedir import UnsafeFolderError, check_shared_folder, private_folder
 
 __all__ = ["Settings", "parse_shard", "resolve_settings"]
+
+
+def default_lock_dir() -> Path:
+    """Lock files on local disk, one folder per user."""
+    return Path(tempfile.gettempdir()) / f"torchci-locks-{os.getuid()}"
 
 
 @dataclass(frozen=True)
@@ -39,17 +45,12 @@ class Settings:
     selectors: tuple[str, ...] = ()
     no_setup: bool = False
     declared_host: Host | None = None
-    lock_dir: Path = Path(tempfile.gettempdir()) / "torchci-locks"
+    lock_dir: Path = field(default_factory=default_lock_dir)
     shared_lock_dir: Path | None = None
     require_devices: str | None = None  # why a missing device fails the suite (None: skip)
     slots_per_device: int = 1
     durations: tuple[Path, ...] = ()
     kill_grace: float = GRACE_SECONDS[0]  # seconds from SIGINT to SIGTERM, and on to SIGKILL
-
-
-def default_lock_dir() -> Path:
-    """Lock files on local disk, one folder per user."""
-    return Path(tempfile.gettempdir()) / f"torchci-locks-{os.getuid()}"
 
 
 def declared_host(config: pytest.Config, environ: Mapping[str, str]) -> Host | None:
@@ -144,7 +145,7 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
     plan_file = _plan_file(config)
     suites_dir = _suites_dir(config)
     log_opt = opt("torchci_log_dir")
-    log_dir = Path(log_opt) if log_opt else root / "test" / "test-reports" / "torchci-logs"
+    log_dir = Path(log_opt) if log_opt else root / REPORTS / LOGS
     if not log_dir.is_absolute():
         log_dir = Path(config.invocation_params.dir) / log_dir
     lock_dir, shared_lock_dir = _lock_folders(config, env)

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "LOGS",
+    "NOT_REPORTS",
+    "REPORTS",
     "SYNTHETIC_PROPERTY",
     "ChildCase",
     "ChildReport",
@@ -23,8 +26,10 @@ __all__ = [
 ]
 
 REPORTS = Path("test") / "test-reports"
-# The plugin's own folders under test-reports: logs, never a test file's XML.
-_NOT_REPORTS = frozenset({"torchci-logs"})
+# The plugin's own folders under test-reports: logs (--torchci-log-dir's default),
+# never a test file's XML.
+LOGS = "torchci-logs"
+NOT_REPORTS = frozenset({LOGS})
 SYNTHETIC_PROPERTY = "torchci_synthetic"
 
 
@@ -63,7 +68,7 @@ def scan_child_xml(root: Path, since: float) -> list[Path]:
     base = root / REPORTS
     found: list[Path] = []
     for folder, dirs, files in os.walk(base):
-        dirs[:] = [d for d in dirs if d not in _NOT_REPORTS]
+        dirs[:] = [d for d in dirs if d not in NOT_REPORTS]
         for name in files:
             if not name.endswith(".xml") or name.endswith(".report.xml"):
                 continue

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .junit import REPORTS, scan_child_xml
+from .junit import NOT_REPORTS, REPORTS, scan_child_xml
 from .libc import libc
 from .reaper import TOKEN_VARIABLE
 from .statedir import UnsafeFileError, open_private, private_folder, read_private
@@ -51,7 +51,6 @@ __all__ = [
 ]
 
 CLAIMS_VARIABLE = "TORCHCI_CLAIMS"
-_NOT_REPORTS = frozenset({"torchci-logs"})
 
 
 # --- claims ------------------------------------------------------------------------
@@ -197,7 +196,7 @@ class ReportWatcher:
         stack = [top]
         while stack:
             folder = stack.pop()
-            if os.path.basename(folder) in _NOT_REPORTS or not self._watch(folder):
+            if os.path.basename(folder) in NOT_REPORTS or not self._watch(folder):
                 continue
             with contextlib.suppress(OSError), os.scandir(folder) as entries:
                 for entry in entries:

@@ -441,6 +441,14 @@ def run_plan(capsys: pytest.CaptureFixture[str]) -> RunPlan:
             "keys are lowercase)",
         ),
         (
+            json.dumps({**GOOD_JOB, "shard": "1", "num_shards": "0"}),
+            "line 2: the shard count must be at least 1, not '0'",
+        ),
+        (
+            json.dumps({**GOOD_JOB, "shard": "5", "num_shards": "3"}),
+            "line 2: shard 5 is past the shard count 3 in '5/3'",
+        ),
+        (
             json.dumps({**GOOD_JOB, "shard": "3/3"}),
             "line 2: shard must be a whole number, not '3/3' (the count goes in num_shards)",
         ),

@@ -1,5 +1,5 @@
-"""The package's shape, checked: no import cycle (imports inside functions included), and
-functions short enough to read whole. The layers themselves are import-linter's contracts
+"""The package's shape, checked: no import cycle (imports inside functions included),
+functions short enough to read whole, and the one name the entry point keeps a copy of. The layers themselves are import-linter's contracts
 in pyproject.toml (`lint-imports`, run by .ci/run)."""
 
 from __future__ import annotations
@@ -112,3 +112,12 @@ def test_functions_are_short_enough_to_read_whole() -> None:
 def test_each_layer_says_what_it_owns(layer: str) -> None:
     doc = ast.get_docstring(ast.parse((PACKAGE / layer / "__init__.py").read_text()))
     assert doc and "import" in doc.lower(), f"{layer}/__init__.py: say what it owns and may import"
+
+
+def test_the_token_variable_is_spelled_once() -> None:
+    """The entry point keeps its own copy of the item token's name (importing the reaper
+    would slow every plain pytest run); the two must never drift apart."""
+    from pytest_torchci import plugin
+    from pytest_torchci.run import reaper
+
+    assert plugin._TOKEN_VARIABLE == reaper.TOKEN_VARIABLE
