@@ -9,6 +9,7 @@ folder for runs that must not depend on the installed suite data.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -108,6 +109,7 @@ def _suite_data_parsed_once() -> Iterator[None]:
     folder that cannot be read and any error are parsed (and raised) anew."""
     parsed: dict[tuple[str, str, bytes], loader.SuiteData] = {}
 
+    @functools.wraps(_LOAD_SUITES)
     def load_suites(directory: Path | None = None) -> loader.SuiteData:
         folder = Path(directory) if directory is not None else loader.default_suites_dir()
         try:

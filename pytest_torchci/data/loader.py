@@ -104,8 +104,12 @@ class RouteRule:
     when: Condition | None
     entries: tuple[RouteEntry, ...]
     where: str
-    preamble: bool = True
-    phase: str = "dispatch"
+    phase: str = "dispatch"  # "prelude": calls test.sh makes before the dispatch chain
+
+    @property
+    def preamble(self) -> bool:
+        """Whether the routes' preamble runs before its calls (dispatch rules only)."""
+        return self.phase == "dispatch"
 
 
 @dataclass(frozen=True)
@@ -424,7 +428,6 @@ def _load_routes(
                 when=when,
                 entries=tuple(entries),
                 where=f"routes.toml, route #{i + 1}",
-                preamble=phase == "dispatch",
                 phase=phase,
             )
         )

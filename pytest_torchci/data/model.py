@@ -1,18 +1,18 @@
 """The plan of a CI job: what test.sh would run for it, as data.
 
-These are plain frozen dataclasses with a JSON form (schema version 1, documented in the
-README); nothing here runs anything.
+These are plain frozen dataclasses with a JSON form (schema version 1, documented in
+docs/plan.md); nothing here runs anything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 __all__ = ["SCHEMA_VERSION", "Command", "Job", "Plan", "PlanStep", "Role"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1  # of the JSON form; a change that breaks readers bumps it
 Role = Literal["setup", "test", "teardown"]
 
 
@@ -38,6 +38,8 @@ class Job:
         }
 
     def as_json(self) -> dict[str, Any]:
+        """The job as the plan's ``"job"`` key holds it: the line it was read from, as
+        it was (``raw``), else its four fields and its ``env`` when it has one."""
         if self.raw is not None:
             return dict(self.raw)
         out: dict[str, Any] = {
@@ -57,7 +59,11 @@ class Command:
 
     ``cwd`` is relative to the checkout's root (``"."`` is the root) or absolute for a
     folder outside it. ``env`` holds the variables set for this command beyond its
-    step's; ``None`` as a value means the variable is unset.
+    step's; ``None`` as a value means the variable is unset. ``fn`` is the suite
+    (test.sh's function) whose step made it, ``""`` outside any; it is not part of the
+    JSON form. ``stdin`` is text fed to the command (a here-string); ``stdout`` a file
+    (relative to the root) that its output goes to instead of the log (``> FILE``);
+    ``merge_stderr`` keeps its stderr with the stdout a step captures (``2>&1``).
     """
 
     argv: tuple[str, ...]
@@ -69,6 +75,7 @@ class Command:
     merge_stderr: bool = False
 
     def as_json(self) -> dict[str, Any]:
+        """The command in the plan's JSON form (docs/plan.md)."""
         out: dict[str, Any] = {"argv": list(self.argv), "cwd": self.cwd, "env": dict(self.env)}
         if self.stdin is not None:
             out["stdin"] = self.stdin
@@ -92,6 +99,7 @@ class PlanStep:
     notes: tuple[str, ...] = ()  # what failed without stopping it (a `cd` into a missing folder)
 
     def as_json(self) -> dict[str, Any]:
+        """The step in the plan's JSON form (docs/plan.md)."""
         out: dict[str, Any] = {
             "call": self.call,
             "args": list(self.args),
@@ -117,6 +125,7 @@ class Plan:
     prelude: tuple[PlanStep, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
+        """The whole plan, one JSON object (schema ``SCHEMA_VERSION``, docs/plan.md)."""
         out: dict[str, Any] = {
             "schema": SCHEMA_VERSION,
             "job": self.job.as_json(),

@@ -68,10 +68,6 @@ class SuiteItem(pytest.Item):
         for mark in runtime.item_markers(unit):
             self.add_marker(mark)
 
-    @property
-    def suite_name(self) -> str:
-        return self.unit.entry.call or self.unit.entry.inline or self.name
-
     def setup(self) -> None:
         self.runtime.run_setups(self)
 

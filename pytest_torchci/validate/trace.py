@@ -18,7 +18,7 @@ import signal
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,6 @@ class Trace:
     exit: int
     root: str
     log: str = ""
-    start_env: Mapping[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -325,7 +324,6 @@ def run_trace(
         exit=proc.returncode,
         root=str(paths["checkout"]),
         log=out.decode("utf-8", errors="replace")[-20000:],
-        start_env=dict(env),
     )
 
 

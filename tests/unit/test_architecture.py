@@ -1,10 +1,12 @@
 """The package's shape, checked: no import cycle (imports inside functions included),
-functions short enough to read whole, and the one name the entry point keeps a copy of. The layers themselves are import-linter's contracts
-in pyproject.toml (`lint-imports`, run by .ci/run)."""
+functions short enough to read whole, the one name the entry point keeps a copy of, and
+the public names. The layers themselves are import-linter's contracts in pyproject.toml
+(`lint-imports`, run by .ci/run)."""
 
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,17 @@ def test_the_token_variable_is_spelled_once() -> None:
     from pytest_torchci.run import reaper
 
     assert plugin._TOKEN_VARIABLE == reaper.TOKEN_VARIABLE
+
+
+def test_every_public_name_is_importable_and_typed() -> None:
+    """The package's names are imported on first use (its __getattr__): each one that
+    __all__ lists must be found where the table says, and be what the type checker sees."""
+    import pytest_torchci
+
+    assert set(pytest_torchci.__all__) == set(pytest_torchci._WHERE)
+    for name in pytest_torchci.__all__:
+        value = getattr(pytest_torchci, name)
+        module = importlib.import_module(pytest_torchci._WHERE[name], "pytest_torchci")
+        assert value is getattr(module, name)
+        if callable(value):
+            assert value.__doc__, f"{name} has no docstring"

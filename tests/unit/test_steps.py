@@ -256,3 +256,7 @@ def test_a_file_of_the_wrong_shape_is_a_suite_data_error(
     with pytest.raises(SuiteDataError) as info:
         load_suites(tmp_path / "suites")
     assert str(info.value) == message
+
+
+def test_every_call_in_the_installed_suite_data_names_a_suite() -> None:
+    assert check_references(load_suites()) == []
