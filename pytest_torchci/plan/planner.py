@@ -16,9 +16,24 @@ from ..data.loader import RouteEntry, RouteRule, Suite, SuiteData
 from ..data.model import Command, Job, Plan, PlanStep, Role
 from .engine import CommandResult, Engine, Executor, Frame, ScriptExit, State, SuiteFailure
 
-__all__ = ["NODE_PREFIX", "JobPlan", "Unit", "env_delta", "match_route", "plan_job", "run_entry"]
+__all__ = [
+    "NODE_PREFIX",
+    "JobPlan",
+    "Unit",
+    "env_delta",
+    "match_route",
+    "plan_job",
+    "run_entry",
+    "selects",
+]
 
 NODE_PREFIX = "torchci"
+
+
+def selects(selector: str, nodeid: str) -> bool:
+    """Whether a node id given on the command line names the item ``nodeid``: the whole
+    job (``torchci``), that item, or every item of a parametrized suite (no ``[...]``)."""
+    return selector == NODE_PREFIX or nodeid == selector or nodeid.startswith(selector + "[")
 
 
 class Recorder:
@@ -55,6 +70,12 @@ class Unit:
     start: State
     step: PlanStep
     job: Job | None = None
+
+    @property
+    def cites(self) -> str:
+        """Where test.sh says what this unit runs: its suite's citation, else the route
+        entry's own place (an inline call)."""
+        return self.suite.cites if self.suite is not None else self.entry.where
 
 
 @dataclass(frozen=True)

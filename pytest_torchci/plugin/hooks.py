@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ..plan.planner import NODE_PREFIX
+from ..plan.planner import NODE_PREFIX, selects
 from ..run.reaper import set_subreaper
 from ..run.timeline import WORKER_OUTPUT_KEY
 from .items import JobDirectory, SuiteItem
@@ -70,10 +70,7 @@ class TorchciSession:
         keep: list[pytest.Item] = []
         drop: list[pytest.Item] = []
         for item in items:
-            nodeid = item.nodeid
-            wanted = any(
-                nodeid == s or nodeid.startswith(s + "[") or s == NODE_PREFIX for s in selectors
-            )
+            wanted = any(selects(s, item.nodeid) for s in selectors)
             (keep if wanted else drop).append(item)
         if drop:
             self.config.hook.pytest_deselected(items=drop)

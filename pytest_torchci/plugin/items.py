@@ -82,6 +82,4 @@ class SuiteItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        suite = self.unit.suite
-        cites = suite.cites if suite is not None else self.unit.entry.where
-        return self.path, None, f"{self.name} ({cites})"
+        return self.path, None, f"{self.name} ({self.unit.cites})"

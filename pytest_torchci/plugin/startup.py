@@ -20,7 +20,7 @@ from ..data.loader import SuiteData, SuiteDataError, load_suites
 from ..data.model import Command, Job, Plan
 from ..plan.configs import unknown_config_warning
 from ..plan.engine import CommandResult, Executor
-from ..plan.planner import NODE_PREFIX, JobPlan, plan_job
+from ..plan.planner import NODE_PREFIX, JobPlan, plan_job, selects
 from ..run.processes import RunOptions, run_command
 from ..run.reaper import children, new_cookie, set_subreaper
 from ..run.statedir import (
@@ -171,7 +171,7 @@ def _check_selectors(runtime: Runtime) -> None:
     for selector in runtime.settings.selectors:
         if selector == NODE_PREFIX:
             continue
-        if not any(n == selector or n.startswith(selector + "[") for n in names):
+        if not any(selects(selector, n) for n in names):
             raise pytest.UsageError(
                 f"not found: {selector}\n(no suite of this job has that name; "
                 "`pytest --collect-only -q` with the same options lists them)"

@@ -132,7 +132,7 @@ class SuiteExecutor:
         """Run ``unit`` for real from the state the plan had before it, within
         ``timeout`` seconds in all (None: no deadline)."""
         records = [] if records is None else records
-        cites = unit.suite.cites if unit.suite is not None else unit.entry.where
+        cites = unit.cites
         span: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
         if phase != "call" and self.timeline is not None:
             span = self.timeline.span(unit.name, phase)

@@ -110,7 +110,7 @@ class RouteCalls:
         others wait on the lock and take the marker's outcome."""
         key = f"setup-{unit.index}"
         done = folder / f"{key}.done"
-        cites = unit.suite.cites if unit.suite is not None else unit.entry.where
+        cites = unit.cites
         try:
             with _marker_errors(done), FileLock(folder / f"{key}.lock", mode=0o600):
                 with _marker_errors(done):
