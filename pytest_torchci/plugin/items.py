@@ -55,7 +55,17 @@ class JobFile(pytest.File):
     def collect(self) -> Iterator[SuiteItem]:
         for unit in self.runtime.shard_units():
             if unit.role == "test":
-                yield SuiteItem.from_parent(self, name=unit.name, unit=unit, runtime=self.runtime)
+                # The node id given whole, as pytest parses one read back from its cache
+                # (--lf, --nf): `test_python_shard[3]` is the call `test_python_shard` with
+                # the parameters `3`, not a name with brackets in it (pytest 9.2 compares
+                # the parts).
+                yield SuiteItem.from_parent(
+                    self,
+                    name=unit.name,
+                    nodeid=f"{self.nodeid}::{unit.name}",
+                    unit=unit,
+                    runtime=self.runtime,
+                )
 
 
 class SuiteItem(pytest.Item):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +158,38 @@ def test_suite_family_without_families_table_is_registered(
         "--strict-markers",
     )
     result.assert_outcomes(skipped=1)
+
+
+LAST_FAILED_ROUTES = """\
+[[route]]
+cites = "demo dispatch"
+when = "config_demo"
+calls = [{ call = "demo_suite", args = ["a"] }, { call = "demo_suite", args = ["b"] }]
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "n2"])
+def test_last_failed_reruns_the_failed_call_of_a_parametrized_suite(
+    pytester: pytest.Pytester, make_suites: Any, workers: list[str]
+) -> None:
+    """`--lf` after `demo_suite[b]` failed: only it runs; once it passes, `--lf` has
+    nothing left to rerun and runs both. (The cache's node ids must be the items'.)"""
+    failing = pytester.path / "fail-b"
+    failing.touch()
+    check = "import os, sys; sys.exit(os.path.exists(sys.argv[1] + sys.argv[2]))"
+    argv = [sys.executable, "-c", check, str(pytester.path / "fail-"), "$1"]
+    suites = make_suites(argv=argv, files={"routes.toml": LAST_FAILED_ROUTES})
+    checkout = pytester.mkdir("checkout")
+
+    def run(*extra: str) -> pytest.RunResult:
+        args = ["--torchci-config=demo", f"--torchci-suites={suites}", f"--torchci-root={checkout}"]
+        return pytester.runpytest_subprocess(*args, *workers, "-v", *extra, timeout=120)
+
+    run().assert_outcomes(passed=1, failed=1)
+    rerun = run("--lf")
+    rerun.assert_outcomes(passed=0, failed=1)
+    assert any("FAILED" in ln and "torchci::demo_suite[b]" in ln for ln in rerun.outlines)
+    assert "demo_suite[a]" not in rerun.stdout.str()
+    failing.unlink()
+    run("--lf").assert_outcomes(passed=1)
+    run("--lf").assert_outcomes(passed=2)  # nothing failed last: all run
