@@ -16,7 +16,7 @@ from ..run.reaper import set_subreaper
 from ..run.timeline import WORKER_OUTPUT_KEY
 from .items import JobDirectory, SuiteItem
 from .progress import Progress, hms
-from .reporting import RunSummary, report_sweep, say, write_timeline
+from .reporting import RunSummary, UnfinishedTestcases, report_sweep, say, write_timeline
 from .scheduler import SuiteScheduling
 from .session import Runtime
 
@@ -46,6 +46,7 @@ class TorchciSession:
             total = sum(u.role == "test" for u in runtime.shard_units())
             self.progress = Progress(config, total)
             self.summary = RunSummary(self.progress, warnings)
+            config.pluginmanager.register(UnfinishedTestcases(), "torchci-unfinished-testcases")
 
     # --- collection -----------------------------------------------------------------
 

@@ -453,7 +453,7 @@ def test_signals_at_any_moment_end_the_run_in_order(
     if phase == "session-end":  # every suite had passed: so the run says
         assert code == pytest.ExitCode.OK and "2 passed" in output, where
     if junit.exists():
-        ET.parse(junit)  # well-formed, with what finished
+        finished_cases(junit)  # well-formed, with what finished
     assert not _stragglers(marker), where
 
 
@@ -482,4 +482,37 @@ def test_a_cancel_under_xdist_stops_the_suites_now_and_starts_no_new_one(
     started = [float(p.read_text()) for p in suites.glob("s?") if p.read_text()]
     assert len(started) == 2 and max(started) < cancelled, output
     assert "replacing crashed worker" not in output and "Traceback" not in output
-    ET.parse(junit)
+    assert finished_cases(junit) == []  # the two interrupted suites are not in it
+
+
+def finished_cases(junit: Path) -> list[str]:
+    """The testcases of a run's JUnit file, each of a suite that finished: named, and as
+    many as the file's own count (an interrupted suite is not written half)."""
+    (suite,) = ET.parse(junit).getroot().iter("testsuite")
+    names = [case.get("name", "") for case in suite.iter("testcase")]
+    assert all(names), ET.tostring(suite)
+    assert int(suite.get("tests", "-1")) == len(names), ET.tostring(suite)
+    return names
+
+
+def test_an_interrupt_leaves_the_suite_it_stopped_out_of_the_junit_file(
+    pytester: pytest.Pytester, background: Background
+) -> None:
+    """SIGINT (Ctrl-C) in the middle of the second suite of a serial run: the first is in
+    the JUnit file, the second (whose setup had passed) is not, not even nameless."""
+    root = pytester.mkdir("checkout")
+    stamp = "import sys, time; open(sys.argv[1], 'w').write(repr(time.time())); time.sleep(20)"
+    suites = make_suites(pytester.path / "suites", {"done": "pass", "stopped": stamp})
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args(suites, root)]
+    junit = pytester.path / "out.xml"
+    proc = background.start(
+        [*argv, f"--junitxml={junit}"], cwd=pytester.path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (suites / "stopped").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert [name.split("[")[0] for name in finished_cases(junit)] == ["done"], output
