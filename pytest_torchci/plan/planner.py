@@ -80,12 +80,17 @@ class Unit:
 
 @dataclass(frozen=True)
 class JobPlan:
-    """The plan and its units; ``plan.error`` says where planning stopped early."""
+    """The plan and its units; ``plan.error`` says where planning stopped early.
+
+    A plan of several shards merged (``--torchci-all-shards``, ``--torchci-balance``)
+    keeps the first shard's ``rule`` and, in ``shard_rules``, each shard's (shard number,
+    rule); a plan of one shard has none."""
 
     plan: Plan
     units: tuple[Unit, ...]
     rule: RouteRule | None
     job_env: Mapping[str, str | None] = field(default_factory=dict)
+    shard_rules: tuple[tuple[str, RouteRule | None], ...] = ()
 
 
 def env_delta(

@@ -106,8 +106,10 @@ class TorchciSession:
             f"torchci: config {s.config}, build {s.build_environment or '(none)'}, "
             f"shard {s.shard}/{s.num_shards}, root {s.root}" + (", dry run" if s.dry_run else ""),
         ]
-        if jp.rule is not None:
-            lines.append(f"torchci: dispatch branch {jp.rule.branch}: {jp.rule.cites}")
+        for shard, rule in jp.shard_rules or ((None, jp.rule),):
+            if rule is not None:  # a merged plan: each shard reached a branch of its own
+                where = f"shard {shard}: " if shard is not None else ""
+                lines.append(f"torchci: {where}dispatch branch {rule.branch}: {rule.cites}")
         if jp.plan.error:
             lines.append(f"torchci: planning stopped early: {jp.plan.error}")
         if runtime.balance is not None:

@@ -67,7 +67,8 @@ def expand_all_shards(
     first = plans[0]
     errors = [f"shard {jp.plan.job.shard}: {jp.plan.error}" for jp in plans if jp.plan.error]
     plan = dataclasses.replace(first.plan, error="; ".join(errors) or None)
-    return JobPlan(plan, tuple(merged), first.rule, first.job_env), plans
+    rules = tuple((jp.plan.job.shard, jp.rule) for jp in plans)
+    return JobPlan(plan, tuple(merged), first.rule, first.job_env, rules), plans
 
 
 @dataclass(frozen=True)

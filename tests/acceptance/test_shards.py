@@ -59,6 +59,10 @@ def test_all_shards_under_xdist_runs_every_item_once(pytester: pytest.Pytester) 
     )  # fmt: skip
     # 4 shards x (fake[sK] + fake[y] renamed per shard) + the shard-1 extra = 9 items
     result.assert_outcomes(passed=9)
+    # The header names the branch each shard reached, not shard 1's alone.
+    result.stdout.fnmatch_lines(
+        [f"torchci: shard {k}: dispatch branch 1: test.sh: fake" for k in range(1, 5)]
+    )
     names = sorted(json.loads(line)["name"] for line in out.read_text().splitlines())
     assert names == sorted([f"s{k}-0.2" for k in range(1, 5)] + ["x1-0.1"] + ["y-0.1"] * 4)
 
@@ -68,6 +72,9 @@ def test_all_shards_names_shared_calls_by_shard(tmp_path: Path) -> None:
     merged, plans = expand_all_shards(load_suites(), Job(CUDA, "default", "1", "3"), tmp_path)
     tests = [u.name for u in merged.units if u.role == "test"]
     assert len(plans) == 3
+    branches = [(shard, rule.branch if rule else None) for shard, rule in merged.shard_rules]
+    assert branches == [(p.plan.job.shard, p.rule.branch if p.rule else None) for p in plans]
+    assert len({branch for _, branch in branches}) == 3  # test.sh branches on the shard
     assert "test_python_shard[1]" in tests and "test_python_shard[3]" in tests
     assert "test_distributed_single_gpu[shard2]" in tests
     assert len(tests) == len(set(tests))
