@@ -29,8 +29,8 @@ def job_from_json(raw: object, where: str = "job") -> Job:
     shard = str(raw.get("shard", "1") or "1")
     num = str(raw.get("num_shards", "1") or "1")
     for name, value in (("shard", shard), ("num_shards", num)):
-        if not value.isdigit():
-            hint = " (the count goes in num_shards)" if "/" in value else ""
+        if not (value.isascii() and value.isdigit()):
+            hint = " (the count goes in num_shards)" if name == "shard" and "/" in value else ""
             raise JobInputError(f"{where}: {name} must be a whole number, not {value!r}{hint}")
     try:  # the rules --torchci-shard K/N follows: a count of 1 or more, K not past it
         parse_shard(f"{shard}/{num}", where)
@@ -62,7 +62,8 @@ def read_jobs(stream: TextIO, name: str) -> Iterator[Job]:
 def whole_number(value: str, source: str, what: str, *, allow_zero: bool) -> int:
     """``value`` as a whole number; ValueError with a message naming ``source``."""
     text = value.strip()
-    if not text.isdigit():
+    # ASCII digits only: not a superscript (int() refuses it) nor another script's digit
+    if not (text.isascii() and text.isdigit()):
         raise ValueError(f"{source}: {what} {value!r} is not a whole number")
     number = int(text)
     if number == 0 and not allow_zero:

@@ -32,7 +32,7 @@ from ..run.deadlines import apply_deadline, deadline
 from ..run.execute import SuiteExecutor
 from ..run.journal import GroupJournal
 from ..run.reaper import Sweep, new_cookie
-from ..run.setups import RouteCalls
+from ..run.setups import RouteCalls, SetupRan
 from ..run.statedir import RUNS
 from ..run.timeline import Timeline
 from ..scale.durations import DurationsError, expected, read_durations
@@ -69,7 +69,7 @@ class Runtime:
         self.placement = Placement(s, kind, self.config, timeline=self.timeline)
         self.journal = GroupJournal(self.run_dir() / "groups", self.cookie)
         self.reports = ChildReports(s.root, self.run_dir(), self.side_by_side())
-        self.dry = DryRun(fresh_line=self._realtime()) if s.dry_run else None
+        self.dry = DryRun(fresh_line=self._live_terminal()) if s.dry_run else None
         self.executor = SuiteExecutor(
             self.data,
             self.job,
@@ -105,6 +105,13 @@ class Runtime:
         if self.config is None:
             return True
         return bool(self.config.getoption("capture", "fd") == "no")
+
+    def _live_terminal(self) -> bool:
+        """Whether what the run prints reaches the terminal as it is printed (``-s``,
+        ``--capture=tee-sys``)."""
+        if self.config is None:
+            return True
+        return bool(self.config.getoption("capture", "fd") in ("no", "tee-sys"))
 
     def _command_hook(self) -> Callable[[Command, str], Command | None] | None:
         """The ``pytest_torchci_command`` hook, as the executor calls it."""
@@ -207,10 +214,13 @@ class Runtime:
         self.placement.gate(item)
         if self.settings.no_setup:
             return
-        brought = self.calls.before(item.unit.index)
-        if brought and self.dry is None:  # (a dry run's setups are listed, not run)
-            described = "; ".join(setup.describe() for setup in brought)
-            item.user_properties.append((SETUP_CALLS, described))
+        brought: list[SetupRan] = []
+        try:
+            self.calls.before(item.unit.index, brought)
+        finally:  # those that ran before one that failed too
+            if brought and self.dry is None:  # (a dry run's setups are listed, not run)
+                described = "; ".join(setup.describe() for setup in brought)
+                item.user_properties.append((SETUP_CALLS, described))
 
     def run_item(self, item: SuiteItem) -> None:
         self.calls.ran.add(item.unit.index)

@@ -53,10 +53,12 @@ def start_session(config: pytest.Config) -> TorchciSession:
     register_markers(config, data)
     settings = dataclasses.replace(settings, selectors=_selectors(config))
     config.args = [str(config.rootpath)]
+    # The files written at the end: a folder that does not exist is said before
+    # planning, which may run commands (the prelude's queries).
+    timeline = _timeline(config)
+    output_file(config, "torchci_store_durations")
     cookie = _cookie(config)
     job, job_plan, plans = _plan(config, settings, data, cookie)
-    timeline = _timeline(config)
-    output_file(config, "torchci_store_durations")  # (written by the controller at the end)
     runtime = Runtime(
         settings,
         data,

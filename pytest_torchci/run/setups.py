@@ -76,11 +76,11 @@ class RouteCalls:
     teardowns_done: set[int] = field(default_factory=set)
     ran: set[int] = field(default_factory=set)  # the test units that have started
 
-    def before(self, index: int) -> list[SetupRan]:
+    def before(self, index: int, brought: list[SetupRan]) -> None:
         """The setups before the unit at ``index`` in the route, run where no earlier
         suite of this process brought them about; a failed one fails every suite after
-        it. Returns those this call brought about, in order."""
-        brought: list[SetupRan] = []
+        it. Those this call brings about are appended to ``brought``, in order (the
+        failed one last)."""
         for unit in self.setups:
             if unit.index >= index:
                 break
@@ -95,7 +95,6 @@ class RouteCalls:
                 brought.append(SetupRan(unit.name, outcome.seconds))
             if outcome.error is not None:
                 raise outcome.error
-        return brought
 
     def _setup(self, unit: Unit, outcome: _Outcome) -> None:
         start = time.monotonic()

@@ -23,6 +23,7 @@ from pytest_torchci.plan.configs import (
     route_job,
     unknown_config_warning,
 )
+from pytest_torchci.plan.jobs import JobInputError, job_from_json
 from pytest_torchci.plan.planner import plan_job
 
 BIN = Path(sys.executable).parent
@@ -492,3 +493,24 @@ def test_a_reader_that_stops_early_is_no_failure() -> None:
         proc.stderr.close()
         assert proc.wait(timeout=60) == 0, err
         assert "Traceback" not in err and "internal error" not in err
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"shard": "\u00b2"}, "job: shard must be a whole number, not '\u00b2'"),
+        ({"num_shards": "3/3"}, "job: num_shards must be a whole number, not '3/3'"),
+        (
+            {"shard": "1/3"},
+            "job: shard must be a whole number, not '1/3' (the count goes in num_shards)",
+        ),
+    ],
+)
+def test_a_shard_that_is_not_a_whole_number_is_named_exactly(
+    fields: dict[str, str], message: str
+) -> None:
+    """Whole numbers in ASCII digits only (int() refuses a superscript two); the hint
+    about the count goes with `shard` only."""
+    with pytest.raises(JobInputError) as info:
+        job_from_json({**GOOD_JOB, **fields})
+    assert str(info.value) == message

@@ -12,8 +12,9 @@ from pytest_torchci import Job, load_suites, plan_job
 BUILD = "linux-jammy-py3.11-gcc11"
 
 
+@pytest.mark.parametrize("live", ["-s", "--capture=tee-sys"])
 def test_dry_run_on_the_sample_checkout(
-    sample_checkout: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    sample_checkout: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, live: str
 ) -> None:
     started: list[object] = []
 
@@ -27,7 +28,7 @@ def test_dry_run_on_the_sample_checkout(
 
     monkeypatch.setattr(subprocess, "Popen", no_process)
     result = pytester.runpytest(
-        "--torchci-config=default", f"--torchci-build-env={BUILD}", "--torchci-dry-run", "-s", "-v"
+        "--torchci-config=default", f"--torchci-build-env={BUILD}", "--torchci-dry-run", live, "-v"
     )
     assert started == []
     # Nothing ran: every item is skipped, so no dashboard counts it as a passed test.

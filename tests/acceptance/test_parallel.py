@@ -79,6 +79,35 @@ def test_the_setup_calls_a_suite_brought_about_are_named(
     assert sum("(setup calls first: install_thing " in ln for ln in lines) == len(said)
 
 
+def test_a_failed_setup_call_is_named_with_those_before_it(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """A second setup call fails: the suite whose start ran both names both (the failed
+    one last) and errors; the next suite errors too, having brought nothing about."""
+    run = make_run_dir(tmp_path, "run")
+    suites = suites_with_a_setup(run, tmp_path / "setup-ran.txt", tmp_path / "r.jsonl")
+    broken = '[install_broken]\nrole = "setup"\ncites = "test.sh: install_broken()"\n'
+    broken += f'steps = [{{ run = ["{sys.executable}", "-c", "raise SystemExit(1)"] }}]\n'
+    with open(suites / "fake.toml", "a") as f:
+        f.write(broken)
+    routes = (suites / "routes.toml").read_text()
+    first = '{ call = "install_thing" }, '
+    (suites / "routes.toml").write_text(
+        routes.replace(first, first + '{ call = "install_broken" }, ')
+    )
+    junit = tmp_path / "out.xml"
+    proc = run_inprocess(
+        pytester, run, *fake_args(run, suites, tmp_path / "locks"), f"--junitxml={junit}"
+    )
+    assert proc.returncode == 1, proc.stdout
+    said = [
+        [p.get("value", "") for p in case.iter("property") if p.get("name") == "setup_calls"]
+        for case in ET.parse(junit).iter("testcase")
+    ]
+    assert len(said) == 2 and said[1] == [], said
+    assert re.fullmatch(r"install_thing \d+\.\d\d s; install_broken \d+\.\d\d s", said[0][0])
+
+
 def test_the_lock_folder_stays_small(tmp_path: Path) -> None:
     """A run killed, then runs with a setup call: what is left is the device slots' lock
     files and a few folders, not a file per run. (The setup call, an install, runs once
