@@ -156,9 +156,9 @@ class TorchciSession:
             return
         report_sweep(self.config, runtime.sweep_groups())
         s = runtime.settings
-        if runtime.timeline is not None and self.config.getoption("torchci_timeline"):
+        if runtime.timeline is not None and s.timeline_file is not None:
             title = f"torchci {s.config} shard {s.shard}/{s.num_shards}"
-            write_timeline(self.config, runtime.timeline, title)
+            write_timeline(self.config, runtime.timeline, s.timeline_file, title)
         self.close_run_folder()
         if self.progress is None:
             return
@@ -166,12 +166,11 @@ class TorchciSession:
             f"torchci: {s.config} ({s.build_environment or 'no build'}, "
             f"shard {s.shard}/{s.num_shards})"
         )
-        store = self.config.getoption("torchci_store_durations")
-        if store:
-            target = Path(self.config.invocation_params.dir) / store
+        if s.durations_store is not None:
             try:
-                self.progress.store(target)
+                self.progress.store(s.durations_store)
             except OSError as exc:
+                store = self.config.getoption("torchci_store_durations")
                 why = exc.strerror or str(exc)
                 say(
                     self.config,

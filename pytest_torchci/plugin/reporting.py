@@ -112,10 +112,10 @@ def report_sweep(config: pytest.Config, sweep: Sweep) -> None:
         say(config, line)
 
 
-def write_timeline(config: pytest.Config, timeline: Timeline, title: str) -> None:
-    """--torchci-timeline: the trace file; under GitHub Actions, the gantt chart."""
+def write_timeline(config: pytest.Config, timeline: Timeline, target: Path, title: str) -> None:
+    """--torchci-timeline: the trace file ``target``; under GitHub Actions, the gantt
+    chart."""
     path = config.getoption("torchci_timeline")
-    target = Path(config.invocation_params.dir) / path
     try:
         write_chrome_trace(target, timeline.spans, title)
     except OSError as exc:

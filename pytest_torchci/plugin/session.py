@@ -100,18 +100,18 @@ class Runtime:
         """Whether other items of the run may run at the same time (an xdist worker)."""
         return self.config is not None and hasattr(self.config, "workerinput")
 
+    def _capture(self) -> str:
+        """pytest's ``--capture`` (``no`` without a config: nothing captures)."""
+        return "no" if self.config is None else str(self.config.getoption("capture", "fd"))
+
     def _realtime(self) -> bool:
         """Whether output must reach the terminal as it comes (``-s``)."""
-        if self.config is None:
-            return True
-        return bool(self.config.getoption("capture", "fd") == "no")
+        return self._capture() == "no"
 
     def _live_terminal(self) -> bool:
         """Whether what the run prints reaches the terminal as it is printed (``-s``,
         ``--capture=tee-sys``)."""
-        if self.config is None:
-            return True
-        return bool(self.config.getoption("capture", "fd") in ("no", "tee-sys"))
+        return self._capture() in ("no", "tee-sys")
 
     def _command_hook(self) -> Callable[[Command, str], Command | None] | None:
         """The ``pytest_torchci_command`` hook, as the executor calls it."""

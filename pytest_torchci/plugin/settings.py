@@ -46,6 +46,8 @@ class Settings:
     no_setup: bool = False
     declared_host: Host | None = None
     lock_dir: Path = field(default_factory=default_lock_dir)
+    timeline_file: Path | None = None  # --torchci-timeline
+    durations_store: Path | None = None  # --torchci-store-durations
     shared_lock_dir: Path | None = None
     require_devices: str | None = None  # why a missing device fails the suite (None: skip)
     slots_per_device: int = 1
@@ -142,7 +144,7 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         build_env = env.get("BUILD_ENVIRONMENT", "")
     shard, num = _shard(config, env)
     root = _root(config, env)
-    plan_file = _plan_file(config)
+    plan_file = output_file(config, "torchci_plan")
     suites_dir = _suites_dir(config)
     log_opt = opt("torchci_log_dir")
     log_dir = Path(log_opt) if log_opt else root / REPORTS / LOGS
@@ -171,6 +173,8 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         kill_grace=_kill_grace(config, env),
         suites_dir=suites_dir,
         log_dir=log_dir,
+        timeline_file=output_file(config, "torchci_timeline"),
+        durations_store=output_file(config, "torchci_store_durations"),
     )
 
 
@@ -211,16 +215,18 @@ def _root(config: pytest.Config, env: Mapping[str, str]) -> Path:
     return root.resolve()
 
 
-def _plan_file(config: pytest.Config) -> Path | None:
-    plan_opt = config.getoption("torchci_plan")
-    plan_file = Path(plan_opt) if plan_opt else None
-    if plan_file is not None and not plan_file.is_absolute():
-        plan_file = Path(config.invocation_params.dir) / plan_file
-    if plan_file is not None and not plan_file.parent.is_dir():
-        raise pytest.UsageError(
-            f"--torchci-plan {plan_opt}: the folder {plan_file.parent} does not exist"
-        )
-    return plan_file
+def output_file(config: pytest.Config, dest: str) -> Path | None:
+    """The file an option names for the run to write (relative to where pytest was
+    started), or None; a folder that does not exist is a usage error now, before
+    planning (which may run commands), not a lost file after the run."""
+    value = config.getoption(dest)
+    if not value:
+        return None
+    path = Path(config.invocation_params.dir) / str(value)
+    if not path.parent.is_dir():
+        flag = "--" + dest.replace("_", "-")
+        raise pytest.UsageError(f"{flag} {value}: the folder {path.parent} does not exist")
+    return path
 
 
 def _suites_dir(config: pytest.Config) -> Path | None:

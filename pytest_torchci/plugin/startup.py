@@ -53,10 +53,7 @@ def start_session(config: pytest.Config) -> TorchciSession:
     register_markers(config, data)
     settings = dataclasses.replace(settings, selectors=_selectors(config))
     config.args = [str(config.rootpath)]
-    # The files written at the end: a folder that does not exist is said before
-    # planning, which may run commands (the prelude's queries).
-    timeline = _timeline(config)
-    output_file(config, "torchci_store_durations")
+    timeline = Timeline(_worker_id(config)) if settings.timeline_file is not None else None
     cookie = _cookie(config)
     job, job_plan, plans = _plan(config, settings, data, cookie)
     runtime = Runtime(
@@ -137,27 +134,6 @@ def _query_executor(root: Path, cookie: str) -> Executor:
         return run_command(command, options, capture=capture)
 
     return query
-
-
-def _timeline(config: pytest.Config) -> Timeline | None:
-    """--torchci-timeline: this process's timeline (its file is written at the end)."""
-    if output_file(config, "torchci_timeline") is None:
-        return None
-    return Timeline(_worker_id(config))
-
-
-def output_file(config: pytest.Config, dest: str) -> Path | None:
-    """The file an option names for the run to write at its end (relative to where
-    pytest was started), or None; a folder that does not exist is a usage error now,
-    not a lost file after the run."""
-    value = config.getoption(dest)
-    if not value:
-        return None
-    path = Path(config.invocation_params.dir) / str(value)
-    if not path.parent.is_dir():
-        flag = "--" + dest.replace("_", "-")
-        raise pytest.UsageError(f"{flag} {value}: the folder {path.parent} does not exist")
-    return path
 
 
 def _config_warnings(data: SuiteData, job: Job, root: Path) -> list[str]:

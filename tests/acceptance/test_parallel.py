@@ -48,6 +48,17 @@ def suites_with_a_setup(run: Path, marker: Path, out: Path) -> Path:
     return suites
 
 
+def setup_calls_of(junit: Path) -> list[tuple[str, list[str]]]:
+    """Each testcase's name and the values of its `setup_calls` property, in order."""
+    return [
+        (
+            case.get("name", ""),
+            [p.get("value", "") for p in case.iter("property") if p.get("name") == "setup_calls"],
+        )
+        for case in ET.parse(junit).iter("testcase")
+    ]
+
+
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "n2"])
 def test_the_setup_calls_a_suite_brought_about_are_named(
     pytester: pytest.Pytester, tmp_path: Path, workers: list[str]
@@ -63,12 +74,7 @@ def test_the_setup_calls_a_suite_brought_about_are_named(
     proc = run_pytest(run, *args) if workers else run_inprocess(pytester, run, *args)
     assert proc.returncode == 0, proc.stdout
     assert marker.read_text() == "x"
-    said = {
-        case.get("name", ""): prop.get("value", "")
-        for case in ET.parse(junit).iter("testcase")
-        for prop in case.iter("property")
-        if prop.get("name") == "setup_calls"
-    }
+    said = {name: value for name, values in setup_calls_of(junit) for value in values}
     ran = [name for name, value in said.items() if value != "install_thing (run by another worker)"]
     assert len(ran) == 1, said
     assert re.fullmatch(r"install_thing \d+\.\d\d s", said[ran[0]])
@@ -100,10 +106,7 @@ def test_a_failed_setup_call_is_named_with_those_before_it(
         pytester, run, *fake_args(run, suites, tmp_path / "locks"), f"--junitxml={junit}"
     )
     assert proc.returncode == 1, proc.stdout
-    said = [
-        [p.get("value", "") for p in case.iter("property") if p.get("name") == "setup_calls"]
-        for case in ET.parse(junit).iter("testcase")
-    ]
+    said = [values for _, values in setup_calls_of(junit)]
     assert len(said) == 2 and said[1] == [], said
     assert re.fullmatch(r"install_thing \d+\.\d\d s; install_broken \d+\.\d\d s", said[0][0])
 
